@@ -1,0 +1,219 @@
+//! Messages between session actors and the router actor.
+//!
+//! Sessions never wait for the router except at CONNECT (they need to know whether a session
+//! is resumed); everything else is fire-and-forget over the router's ordered mailbox. The
+//! router never waits for a session: it delivers with `do_send` under an explicit budget (see
+//! [`SessionHandle::pending`]).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use bytestring::ByteString;
+use smallvec::SmallVec;
+use tokio::sync::oneshot;
+
+use crate::message::Message;
+use crate::protocol::{QoS, SubscriptionOptions};
+
+/// One message for one subscriber, with the QoS and flags of its matching subscriptions.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The shared message.
+    pub message: Arc<Message>,
+    /// min(published QoS, highest granted QoS among the matching subscriptions).
+    pub qos: QoS,
+    /// Retain flag to send (as published for Retain As Published, or for retained messages
+    /// sent at subscribe time; otherwise false).
+    pub retain: bool,
+    /// Identifiers of every matching subscription that has one.
+    pub subscription_ids: SmallVec<[u32; 2]>,
+}
+
+/// Router -> session: deliver a message. Sent with `do_send`; the router counts it in the
+/// session's [`SessionHandle::pending`] budget first, so the mailbox stays bounded.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Delivery);
+
+/// Router -> session: control of the connection. No reply.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub enum Control {
+    /// Close the connection with this reason (`SessionTakenOver` for a takeover,
+    /// `ServerShuttingDown` at shutdown, ...); the session then detaches as usual.
+    Kick(crate::protocol::ReasonCode),
+    /// Answer to [`Detach`]: every delivery sent before it is already in the session's
+    /// mailbox ahead of this message, so once it arrives the session state is complete.
+    Detached,
+}
+
+/// Session -> router: the connection is closing; stop delivering to the session and queue
+/// instead. The router answers [`Control::Detached`].
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Detach {
+    /// Client identifier.
+    pub client_id: ByteString,
+    /// The closing connection.
+    pub connection_id: u64,
+}
+
+/// How the router reaches one connected session.
+#[derive(Clone)]
+pub struct SessionHandle {
+    /// Deliveries.
+    pub deliver: Recipient<Deliver>,
+    /// Takeover, shutdown and detach.
+    pub control: Recipient<Control>,
+    /// Deliveries sent but not yet handled by the session; the session decrements it.
+    pub pending: Arc<AtomicUsize>,
+}
+
+impl SessionHandle {
+    /// Deliveries currently waiting in the session's mailbox.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+}
+
+/// An outgoing QoS 1/2 message the client has not finished acknowledging.
+#[derive(Debug, Clone)]
+pub struct InflightRecord {
+    /// Packet identifier it was sent with.
+    pub packet_id: u16,
+    /// The message.
+    pub delivery: Delivery,
+    /// QoS 2 only: PUBREC received and PUBREL sent; waiting for PUBCOMP.
+    pub released: bool,
+}
+
+/// The state of a session that outlives its connection.
+#[derive(Debug, Clone, Default)]
+pub struct StoredSession {
+    /// Outgoing messages sent but not acknowledged, in the order they were sent.
+    pub inflight: Vec<InflightRecord>,
+    /// Messages waiting to be sent, oldest first.
+    pub queue: std::collections::VecDeque<Delivery>,
+    /// Incoming QoS 2 packet ids whose PUBREL has not arrived.
+    pub incoming_qos2: Vec<u16>,
+    /// The topic filters subscribed to (as written, `$share/...` included).
+    pub subscriptions: Vec<ByteString>,
+}
+
+/// What the router answers to [`Connect`].
+#[derive(Debug)]
+pub struct ConnectReply {
+    /// A previous session was resumed.
+    pub session_present: bool,
+    /// Its state, when resumed.
+    pub session: StoredSession,
+}
+
+/// Session -> router: a client completed CONNECT (after authentication). The reply comes on
+/// `reply`; it may be delayed until a connection with the same client id has closed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Connect {
+    /// Client identifier (assigned by the broker when the client sent an empty one).
+    pub client_id: ByteString,
+    /// Clean Start / Clean Session.
+    pub clean_start: bool,
+    /// Identifies this connection, to ignore stale [`SessionClosed`]s.
+    pub connection_id: u64,
+    /// How to reach the session.
+    pub handle: SessionHandle,
+    /// Where the answer goes.
+    pub reply: oneshot::Sender<ConnectReply>,
+}
+
+/// One filter of a SUBSCRIBE the session has validated and authorized.
+#[derive(Debug, Clone)]
+pub struct SubscribeFilter {
+    /// The filter as the client wrote it (`$share/g/f` included).
+    pub filter: ByteString,
+    /// Share name, for a shared subscription.
+    pub share_group: Option<ByteString>,
+    /// The filter to match (without the `$share/g/` prefix).
+    pub topic_filter: ByteString,
+    /// Options, with the QoS already granted.
+    pub options: SubscriptionOptions,
+    /// Subscription identifier.
+    pub subscription_id: Option<u32>,
+}
+
+/// Session -> router: add subscriptions and send matching retained messages. No reply: the
+/// session has already answered SUBACK, and the router's mailbox keeps the order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    /// Subscriber.
+    pub client_id: ByteString,
+    /// The filters.
+    pub filters: Vec<SubscribeFilter>,
+}
+
+/// Session -> router: remove subscriptions. No reply.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe {
+    /// Subscriber.
+    pub client_id: ByteString,
+    /// Filters as the client wrote them.
+    pub filters: Vec<ByteString>,
+}
+
+/// Session -> router: route a message (after validation, authorization and transforms).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Publish(pub Arc<Message>);
+
+/// A will to publish when its delay passes or the session ends.
+#[derive(Debug, Clone)]
+pub struct PendingWill {
+    /// The will message.
+    pub message: Arc<Message>,
+    /// Will Delay Interval in seconds.
+    pub delay_secs: u32,
+}
+
+/// Session -> router: the connection has closed and its session state is final. Sent exactly
+/// once per connection that reached the router with [`Connect`], after [`Control::Detached`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionClosed {
+    /// Client identifier.
+    pub client_id: ByteString,
+    /// The connection that closed.
+    pub connection_id: u64,
+    /// Seconds to keep the session (0: end it now; `u32::MAX`: forever).
+    pub expiry_secs: u32,
+    /// State to keep for a resumed session.
+    pub session: StoredSession,
+    /// The will, unless the client disconnected normally.
+    pub will: Option<PendingWill>,
+}
+
+/// Anyone -> router: counts for `$SYS`, metrics and tests.
+#[derive(Message)]
+#[rtype(result = "RouterStats")]
+pub struct GetStats;
+
+/// Router counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, MessageResponse)]
+pub struct RouterStats {
+    /// Connected clients.
+    pub clients_connected: usize,
+    /// Sessions kept for disconnected clients.
+    pub sessions_offline: usize,
+    /// Subscriptions in the topic tree.
+    pub subscriptions: usize,
+    /// Retained messages.
+    pub retained: usize,
+    /// Messages routed.
+    pub messages_routed: u64,
+    /// Deliveries dropped because a subscriber's queue was full.
+    pub dropped_queue_full: u64,
+    /// Deliveries dropped because they expired while queued.
+    pub dropped_expired: u64,
+}

@@ -1,0 +1,78 @@
+//! The client registry: one entry per known client id, connected or keeping an offline session.
+
+use std::collections::VecDeque;
+
+use bytestring::ByteString;
+use rustc_hash::FxHashMap;
+
+use super::messages::{Delivery, SessionHandle, StoredSession};
+
+/// Where a client's session stands.
+pub enum Presence {
+    /// Connected: deliveries go straight to the session actor.
+    Online {
+        /// The session.
+        handle: SessionHandle,
+        /// The connection, to ignore stale messages from an older one.
+        connection_id: u64,
+    },
+    /// The connection is closing: deliveries are queued here until the session hands over its
+    /// state with `SessionClosed`.
+    Detaching {
+        /// The closing connection.
+        connection_id: u64,
+    },
+    /// Disconnected, session kept until it expires.
+    Offline,
+}
+
+/// Everything the router knows about one client id.
+pub struct ClientEntry {
+    /// Connected, closing or offline.
+    pub presence: Presence,
+    /// Subscriptions: the filter as written -> (share group, topic filter).
+    pub subscriptions: FxHashMap<ByteString, (Option<ByteString>, ByteString)>,
+    /// State handed over by the last connection (offline only).
+    pub stored: StoredSession,
+    /// Messages routed while the client was not online, oldest first.
+    pub queued: VecDeque<Delivery>,
+    /// Payload bytes in `queued`.
+    pub queued_bytes: usize,
+    /// Bumped on every connect and disconnect; timers carry it to know they are still current.
+    pub generation: u64,
+}
+
+impl ClientEntry {
+    /// A fresh entry for a connecting client.
+    pub fn new(handle: SessionHandle, connection_id: u64, generation: u64) -> Self {
+        ClientEntry {
+            presence: Presence::Online { handle, connection_id },
+            subscriptions: FxHashMap::default(),
+            stored: StoredSession::default(),
+            queued: VecDeque::new(),
+            queued_bytes: 0,
+            generation,
+        }
+    }
+
+    /// The connected session, if any.
+    pub fn online(&self) -> Option<&SessionHandle> {
+        match &self.presence {
+            Presence::Online { handle, .. } => Some(handle),
+            _ => None,
+        }
+    }
+
+    /// The id of the connection attached (online or detaching).
+    pub fn connection_id(&self) -> Option<u64> {
+        match self.presence {
+            Presence::Online { connection_id, .. } | Presence::Detaching { connection_id } => {
+                Some(connection_id)
+            }
+            Presence::Offline => None,
+        }
+    }
+}
+
+/// Client id -> entry.
+pub type Registry = FxHashMap<ByteString, ClientEntry>;

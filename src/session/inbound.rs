@@ -1,0 +1,292 @@
+//! Packets from the client: one function per packet type.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use bytestring::ByteString;
+
+use super::inflight::AckOutcome;
+use super::{Phase, Session};
+use crate::message::{Message, MessageProperties};
+use crate::protocol::topic::{has_wildcards, parse_shared_subscription, validate_topic_filter, validate_topic_name};
+use crate::protocol::*;
+use crate::router::messages::{self, SubscribeFilter};
+
+impl Session {
+    pub(super) fn on_packet(&mut self, packet: Packet, ctx: &mut Context<Self>) {
+        if self.phase == Phase::AwaitingConnect {
+            return match packet {
+                Packet::Connect(c) => self.on_connect(c, ctx),
+                // The decoder only lets CONNECT through first; anything else is a bug there.
+                other => self.violation(ctx, ReasonCode::ProtocolError, other.name()),
+            };
+        }
+        match packet {
+            Packet::Publish(p) => self.on_publish(p, ctx),
+            Packet::PubAck(r) => self.on_ack(r.packet_id, |o, id| o.puback(id), ctx),
+            Packet::PubRec(r) => self.on_pubrec(r, ctx),
+            Packet::PubRel(r) => self.on_pubrel(r),
+            Packet::PubComp(r) => self.on_ack(r.packet_id, |o, id| o.pubcomp(id), ctx),
+            Packet::Subscribe(s) => self.on_subscribe(s, ctx),
+            Packet::Unsubscribe(u) => self.on_unsubscribe(u),
+            Packet::PingReq => self.send(&Packet::PingResp),
+            Packet::Disconnect(d) => self.on_disconnect(d, ctx),
+            // Re-authentication needs an enhanced-authentication plugin; none is configured.
+            Packet::Auth(_) => self.violation(ctx, ReasonCode::BadAuthenticationMethod, "AUTH without an authentication method"),
+            // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation (the decoder reports it).
+            other => {
+                let what = format!("{} is not sent by clients", other.name());
+                self.violation(ctx, ReasonCode::ProtocolError, &what)
+            }
+        }
+    }
+
+    pub(super) fn on_decode_error(&mut self, e: DecodeError, ctx: &mut Context<Self>) {
+        if let (DecodeError::UnsupportedProtocolVersion(_), Phase::AwaitingConnect) = (e, self.phase) {
+            // [MQTT-3.1.2-2]: answer with return code 0x01 (3.1.1 form: the client's version
+            // is not one we speak) and close.
+            self.protocol = Protocol::V3_1_1;
+            self.send(&Packet::ConnAck(ConnAck {
+                session_present: false,
+                reason: ReasonCode::UnsupportedProtocolVersion,
+                properties: ConnAckProperties::default(),
+            }));
+            tracing::info!(peer = %self.peer, "closing connection: {e}");
+            return self.close(ctx, None, false);
+        }
+        self.violation(ctx, e.reason_code(), &e.to_string());
+    }
+
+    fn on_publish(&mut self, mut p: Publish, ctx: &mut Context<Self>) {
+        let shared = self.shared.clone();
+        let mqtt = &shared.config.mqtt;
+        if p.qos as u8 > mqtt.maximum_qos {
+            return self.violation(ctx, ReasonCode::QoSNotSupported, "PUBLISH above the maximum QoS"); // [MQTT-3.2.2-11]
+        }
+        if p.retain && !mqtt.retain_available {
+            return self.violation(ctx, ReasonCode::RetainNotSupported, "retained PUBLISH while retain is unavailable"); // [MQTT-3.2.2-14]
+        }
+        if let Err((reason, what)) = self.resolve_topic_alias(&mut p) {
+            return self.violation(ctx, reason, what);
+        }
+        if validate_topic_name(&p.topic).is_err() {
+            return self.violation(ctx, ReasonCode::TopicNameInvalid, "invalid topic name");
+        }
+        let format_ok = p.properties.payload_format_indicator != Some(1) || std::str::from_utf8(&p.payload).is_ok();
+        match (p.qos, p.packet_id) {
+            (QoS::AtMostOnce, _) => {
+                if format_ok {
+                    self.route(p);
+                }
+            }
+            (QoS::AtLeastOnce, Some(id)) => {
+                let reason = if format_ok { ReasonCode::Success } else { ReasonCode::PayloadFormatInvalid };
+                if format_ok {
+                    self.route(p);
+                }
+                self.send(&Packet::PubAck(PubResponse { reason, ..PubResponse::success(id) }));
+            }
+            (QoS::ExactlyOnce, Some(id)) => {
+                // Exactly once: the id stays known until PUBREL, so a resent PUBLISH with the
+                // same id is acknowledged again but not routed twice [MQTT-4.3.3-9].
+                if !self.incoming_qos2.contains(&id) {
+                    if self.incoming_qos2.len() >= usize::from(mqtt.receive_maximum) {
+                        return self.violation(ctx, ReasonCode::ReceiveMaximumExceeded, "Receive Maximum exceeded"); // [MQTT-3.3.4-9]
+                    }
+                    if !format_ok {
+                        let reason = ReasonCode::PayloadFormatInvalid;
+                        return self.send(&Packet::PubRec(PubResponse { reason, ..PubResponse::success(id) }));
+                    }
+                    self.incoming_qos2.insert(id);
+                    self.route(p);
+                }
+                self.send(&Packet::PubRec(PubResponse::success(id)));
+            }
+            (_, None) => self.violation(ctx, ReasonCode::ProtocolError, "PUBLISH without packet id"),
+        }
+    }
+
+    /// Maps topic aliases to topics (MQTT 5, [MQTT-3.3.2-7..12]).
+    fn resolve_topic_alias(&mut self, p: &mut Publish) -> Result<(), (ReasonCode, &'static str)> {
+        let Some(alias) = p.properties.topic_alias.take() else {
+            return Ok(());
+        };
+        if alias == 0 || alias > self.shared.config.mqtt.topic_alias_maximum {
+            return Err((ReasonCode::TopicAliasInvalid, "topic alias out of range"));
+        }
+        if p.topic.is_empty() {
+            match self.inbound_aliases.get(&alias) {
+                Some(topic) => p.topic = topic.clone(),
+                None => return Err((ReasonCode::ProtocolError, "unknown topic alias")),
+            }
+        } else {
+            self.inbound_aliases.insert(alias, p.topic.clone());
+        }
+        Ok(())
+    }
+
+    /// Hands a validated publish to the router.
+    fn route(&mut self, p: Publish) {
+        let props = p.properties;
+        let message = Message {
+            topic: p.topic,
+            payload: p.payload,
+            qos: p.qos,
+            retain: p.retain,
+            publisher: Some(self.client_id.clone()),
+            properties: MessageProperties {
+                payload_format_indicator: props.payload_format_indicator,
+                message_expiry_interval: props.message_expiry_interval,
+                content_type: props.content_type,
+                response_topic: props.response_topic,
+                correlation_data: props.correlation_data,
+                user_properties: props.user_properties,
+            },
+            received_at: Instant::now(),
+        };
+        self.shared.router.do_send(messages::Publish(Arc::new(message)));
+    }
+
+    fn on_ack(&mut self, id: u16, ack: impl FnOnce(&mut super::inflight::Outbound, u16) -> AckOutcome, ctx: &mut Context<Self>) {
+        if ack(&mut self.outbound, id) == AckOutcome::Completed {
+            self.drain_queue(ctx);
+        }
+    }
+
+    fn on_pubrec(&mut self, r: PubResponse, ctx: &mut Context<Self>) {
+        match self.outbound.pubrec(r.packet_id, r.reason.is_error()) {
+            AckOutcome::SendPubRel => self.send(&Packet::PubRel(PubResponse::success(r.packet_id))),
+            AckOutcome::Completed => self.drain_queue(ctx),
+            AckOutcome::Unknown => {
+                let reason = ReasonCode::PacketIdentifierNotFound;
+                self.send(&Packet::PubRel(PubResponse { reason, ..PubResponse::success(r.packet_id) }));
+            }
+        }
+    }
+
+    fn on_pubrel(&mut self, r: PubResponse) {
+        let reason = if self.incoming_qos2.remove(&r.packet_id) {
+            ReasonCode::Success
+        } else {
+            ReasonCode::PacketIdentifierNotFound
+        };
+        self.send(&Packet::PubComp(PubResponse { reason, ..PubResponse::success(r.packet_id) }));
+    }
+
+    fn on_subscribe(&mut self, s: Subscribe, ctx: &mut Context<Self>) {
+        let mut accepted = Vec::with_capacity(s.filters.len());
+        let mut codes = Vec::with_capacity(s.filters.len());
+        for (filter, options) in s.filters {
+            match self.check_subscription(&filter, options, s.subscription_identifier) {
+                Ok(f) => {
+                    codes.push(granted_code(f.options.qos));
+                    self.subscriptions.insert(filter);
+                    accepted.push(f);
+                }
+                Err(Some(code)) => codes.push(code),
+                Err(None) => {
+                    // [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
+                    return self.violation(ctx, ReasonCode::ProtocolError, "No Local on a shared subscription");
+                }
+            }
+        }
+        if !accepted.is_empty() {
+            let client_id = self.client_id.clone();
+            self.shared.router.do_send(messages::Subscribe { client_id, filters: accepted });
+        }
+        // SUBACK leaves before the retained messages the router sends [MQTT-3.8.4-1].
+        self.send(&Packet::SubAck(SubAck {
+            packet_id: s.packet_id,
+            properties: AckProperties::default(),
+            reason_codes: codes,
+        }));
+    }
+
+    /// Validates one filter: `Err(Some(code))` refuses it in SUBACK, `Err(None)` is a
+    /// protocol violation.
+    fn check_subscription(
+        &self,
+        filter: &ByteString,
+        mut options: SubscriptionOptions,
+        subscription_id: Option<u32>,
+    ) -> Result<SubscribeFilter, Option<ReasonCode>> {
+        let mqtt = &self.shared.config.mqtt;
+        let shared = parse_shared_subscription(filter).map_err(|_| Some(ReasonCode::TopicFilterInvalid))?;
+        let (group, topic_filter) = match shared {
+            Some(s) => {
+                if !mqtt.shared_subscription_available {
+                    return Err(Some(ReasonCode::SharedSubscriptionsNotSupported));
+                }
+                if options.no_local && self.protocol.is_v5() {
+                    return Err(None);
+                }
+                (Some(ByteString::from(s.group)), ByteString::from(s.filter))
+            }
+            None => (None, filter.clone()),
+        };
+        validate_topic_filter(&topic_filter).map_err(|_| Some(ReasonCode::TopicFilterInvalid))?;
+        if !mqtt.wildcard_subscription_available && has_wildcards(&topic_filter) {
+            return Err(Some(ReasonCode::WildcardSubscriptionsNotSupported));
+        }
+        if subscription_id.is_some() && !mqtt.subscription_identifiers_available {
+            return Err(Some(ReasonCode::SubscriptionIdentifiersNotSupported));
+        }
+        let limit = mqtt.max_subscriptions_per_client;
+        if limit != 0 && self.subscriptions.len() >= limit && !self.subscriptions.contains(filter) {
+            return Err(Some(ReasonCode::QuotaExceeded));
+        }
+        // Grant at most the broker's maximum QoS.
+        options.qos = options.qos.min(QoS::from_u8(mqtt.maximum_qos).unwrap_or(QoS::ExactlyOnce));
+        Ok(SubscribeFilter {
+            filter: filter.clone(),
+            share_group: group,
+            topic_filter,
+            options,
+            subscription_id,
+        })
+    }
+
+    fn on_unsubscribe(&mut self, u: Unsubscribe) {
+        let codes = u
+            .filters
+            .iter()
+            .map(|f| {
+                if self.subscriptions.remove(f) {
+                    ReasonCode::Success
+                } else {
+                    ReasonCode::NoSubscriptionExisted
+                }
+            })
+            .collect();
+        let client_id = self.client_id.clone();
+        self.shared.router.do_send(messages::Unsubscribe { client_id, filters: u.filters });
+        self.send(&Packet::UnsubAck(UnsubAck {
+            packet_id: u.packet_id,
+            properties: AckProperties::default(),
+            reason_codes: codes,
+        }));
+    }
+
+    fn on_disconnect(&mut self, d: Disconnect, ctx: &mut Context<Self>) {
+        if let Some(expiry) = d.properties.session_expiry_interval {
+            if self.connect_expiry_was_zero && expiry != 0 {
+                // [MQTT-3.14.2-2]
+                return self.violation(ctx, ReasonCode::ProtocolError, "Session Expiry raised from 0 at DISCONNECT");
+            }
+            self.session_expiry = expiry.min(self.shared.config.mqtt.session_expiry_max_secs);
+        }
+        // The will is kept only for 0x04 Disconnect with Will Message [MQTT-3.14.4-3].
+        let keep_will = d.reason == ReasonCode::DisconnectWithWillMessage;
+        self.close(ctx, None, keep_will);
+    }
+}
+
+/// The SUBACK code granting a QoS.
+fn granted_code(qos: QoS) -> ReasonCode {
+    match qos {
+        QoS::AtMostOnce => ReasonCode::Success,
+        QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+        QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+    }
+}

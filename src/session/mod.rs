@@ -1,0 +1,299 @@
+//! The per-connection session actor.
+//!
+//! One [`Session`] per network connection, started on one of the worker arbiters. It reads
+//! packets through the sans-IO codec, applies policy (validation, limits, authorization) and
+//! talks to the router with version-neutral messages. Submodules hold one concern each:
+//! [`handshake`] (CONNECT/CONNACK), [`inbound`] (one function per packet type), [`outbound`]
+//! (deliveries to the client: aliases, expiry, maximum packet size), [`inflight`] (the pure
+//! QoS state machine), [`outbox`] (batched writes) and [`codec`] (framing).
+//!
+//! Closing is two-phase so no acknowledged message is lost in the router's mailbox: the
+//! session sends `Detach`, keeps taking deliveries into its queue until the router answers
+//! `Detached`, then hands its state over with `SessionClosed` and stops.
+
+pub mod codec;
+mod handshake;
+mod inbound;
+pub mod inflight;
+pub mod outbox;
+mod outbound;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+use rustc_hash::{FxHashMap, FxHashSet};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::FramedRead;
+
+use crate::config::Config;
+use crate::protocol::{self, Disconnect, Packet, Protocol, ReasonCode};
+use crate::router::messages::{Control, Deliver, Detach, PendingWill, SessionClosed};
+use crate::router::Router;
+use codec::{PacketDecoder, ReadError};
+use inflight::Outbound;
+use outbox::Outbox;
+
+/// What every session of a broker shares.
+pub struct SessionShared {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The router.
+    pub router: Addr<Router>,
+    /// Source of connection ids.
+    pub next_connection_id: AtomicU64,
+}
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for CONNECT.
+    AwaitingConnect,
+    /// CONNECT sent to the router; waiting for its answer.
+    Connecting,
+    /// CONNACK sent; packets flow.
+    Connected,
+    /// Closing after registration: waiting for `Detached`.
+    Detaching,
+    /// Closing before registration, or detached: about to stop.
+    Closed,
+}
+
+/// The per-client actor.
+pub struct Session {
+    shared: Arc<SessionShared>,
+    peer: SocketAddr,
+    connection_id: u64,
+    out: Outbox,
+    phase: Phase,
+    protocol: Protocol,
+    client_id: ByteString,
+    /// Silence allowed before the connection is dropped (1.5 x keep alive), if any.
+    keep_alive_limit: Option<Duration>,
+    last_packet_at: Instant,
+    /// Session Expiry Interval in force (seconds).
+    session_expiry: u32,
+    /// Session Expiry Interval the client sent in CONNECT (0 forbids raising it later).
+    connect_expiry_was_zero: bool,
+    will: Option<PendingWill>,
+    /// Client's Maximum Packet Size.
+    client_max_packet: u32,
+    /// Client's Topic Alias Maximum.
+    client_alias_max: u16,
+    outbound: Outbound,
+    incoming_qos2: FxHashSet<u16>,
+    inbound_aliases: FxHashMap<u16, ByteString>,
+    outbound_aliases: FxHashMap<ByteString, u16>,
+    subscriptions: FxHashSet<ByteString>,
+    /// Deliveries in our mailbox (the router's budget counter).
+    pending: Arc<AtomicUsize>,
+    /// Messages not sent because of the client's limits (too large, slow consumer).
+    dropped: u64,
+    /// The listener's connection slot, released when the session ends.
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Session {
+    /// Starts a session for an accepted connection on the given arbiter.
+    pub fn start_on<R, W>(
+        arbiter: &actix_rt::ArbiterHandle,
+        shared: Arc<SessionShared>,
+        reader: R,
+        writer: W,
+        peer: SocketAddr,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        Session::start_in_arbiter(arbiter, move |ctx| {
+            let max_packet = shared.config.mqtt.max_packet_size_bytes;
+            ctx.add_stream(FramedRead::with_capacity(reader, PacketDecoder::new(max_packet), 4096));
+            let addr = ctx.address();
+            let out = Outbox::spawn(writer, move |err| addr.do_send(WriterDone(err)));
+            let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
+            let mqtt = &shared.config.mqtt;
+            let outbound = Outbound::new(1, mqtt.max_queued_messages, mqtt.max_queued_bytes);
+            Session {
+                peer,
+                connection_id,
+                out,
+                phase: Phase::AwaitingConnect,
+                protocol: Protocol::V3_1_1,
+                client_id: ByteString::new(),
+                keep_alive_limit: None,
+                last_packet_at: Instant::now(),
+                session_expiry: 0,
+                connect_expiry_was_zero: true,
+                will: None,
+                client_max_packet: u32::MAX,
+                client_alias_max: 0,
+                outbound,
+                incoming_qos2: FxHashSet::default(),
+                inbound_aliases: FxHashMap::default(),
+                outbound_aliases: FxHashMap::default(),
+                subscriptions: FxHashSet::default(),
+                pending: Arc::new(AtomicUsize::new(0)),
+                dropped: 0,
+                _permit: permit,
+                shared,
+            }
+        });
+    }
+
+    /// Encodes one packet into the write buffer.
+    fn send(&self, packet: &Packet) {
+        let protocol = self.protocol;
+        if let Err(e) = self.out.write(|buf| protocol::encode_packet(packet, protocol, buf)) {
+            tracing::error!(client_id = %self.client_id, error = %e, "cannot encode {}", packet.name());
+        }
+    }
+
+    /// Closes the connection. `reason` is sent in a DISCONNECT to MQTT 5 clients when given;
+    /// `keep_will` says whether the will (if any) is to be published.
+    fn close(&mut self, ctx: &mut Context<Self>, reason: Option<ReasonCode>, keep_will: bool) {
+        match self.phase {
+            Phase::Detaching | Phase::Closed => return,
+            Phase::Connected => {
+                if let (Some(reason), true) = (reason, self.protocol.is_v5()) {
+                    self.send(&Packet::Disconnect(Disconnect { reason, ..Default::default() }));
+                }
+                if !keep_will {
+                    self.will = None;
+                }
+                self.phase = Phase::Detaching;
+                self.shared.router.do_send(Detach {
+                    client_id: self.client_id.clone(),
+                    connection_id: self.connection_id,
+                });
+            }
+            Phase::AwaitingConnect | Phase::Connecting => {
+                self.phase = Phase::Closed;
+                ctx.stop();
+            }
+        }
+        self.out.close();
+    }
+
+    /// Closes for a protocol violation: one log line, DISCONNECT with the reason for MQTT 5.
+    fn violation(&mut self, ctx: &mut Context<Self>, reason: ReasonCode, what: &str) {
+        tracing::warn!(
+            client_id = %self.client_id, peer = %self.peer,
+            reason = format_args!("0x{:02X}", reason.code()),
+            "closing connection: {what}"
+        );
+        self.close(ctx, Some(reason), true);
+    }
+
+    /// Hands the session state to the router and stops.
+    fn finish(&mut self, ctx: &mut Context<Self>) {
+        if self.phase != Phase::Detaching {
+            return;
+        }
+        self.phase = Phase::Closed;
+        let mqtt = &self.shared.config.mqtt;
+        let outbound = std::mem::replace(&mut self.outbound, Outbound::new(1, 0, mqtt.max_queued_bytes));
+        let session = outbound.into_stored(
+            self.incoming_qos2.drain().collect(),
+            self.subscriptions.drain().collect(),
+        );
+        self.shared.router.do_send(SessionClosed {
+            client_id: self.client_id.clone(),
+            connection_id: self.connection_id,
+            expiry_secs: self.session_expiry,
+            session,
+            will: self.will.take(),
+        });
+        tracing::info!(client_id = %self.client_id, peer = %self.peer, "client disconnected");
+        ctx.stop();
+    }
+
+    fn check_keep_alive(&mut self, ctx: &mut Context<Self>) {
+        if let Some(limit) = self.keep_alive_limit {
+            if self.phase == Phase::Connected && self.last_packet_at.elapsed() > limit {
+                tracing::info!(client_id = %self.client_id, peer = %self.peer, "keep alive timed out");
+                self.close(ctx, Some(ReasonCode::KeepAliveTimeout), true);
+            }
+        }
+    }
+}
+
+impl Actor for Session {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let timeout = Duration::from_secs(u64::from(self.shared.config.mqtt.connect_timeout_secs));
+        ctx.run_later(timeout, |act, ctx| {
+            if act.phase == Phase::AwaitingConnect {
+                tracing::info!(peer = %act.peer, "no CONNECT within the connect timeout");
+                act.close(ctx, None, false);
+            }
+        });
+    }
+}
+
+impl StreamHandler<Result<Packet, ReadError>> for Session {
+    fn handle(&mut self, item: Result<Packet, ReadError>, ctx: &mut Context<Self>) {
+        if matches!(self.phase, Phase::Detaching | Phase::Closed) {
+            return;
+        }
+        self.last_packet_at = Instant::now();
+        match item {
+            Ok(packet) => self.on_packet(packet, ctx),
+            Err(ReadError::Io(e)) => {
+                tracing::info!(client_id = %self.client_id, peer = %self.peer, error = %e, "connection lost");
+                self.close(ctx, None, true);
+            }
+            Err(ReadError::Decode(e)) => self.on_decode_error(e, ctx),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        if !matches!(self.phase, Phase::Detaching | Phase::Closed) {
+            tracing::debug!(client_id = %self.client_id, peer = %self.peer, "connection closed by peer");
+        }
+        self.close(ctx, None, true);
+    }
+}
+
+impl Handler<Deliver> for Session {
+    type Result = ();
+    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        self.pending.fetch_sub(1, Ordering::Relaxed);
+        self.deliver(msg.0, ctx);
+    }
+}
+
+impl Handler<Control> for Session {
+    type Result = ();
+    fn handle(&mut self, msg: Control, ctx: &mut Context<Self>) {
+        match msg {
+            Control::Kick(reason) => {
+                tracing::info!(client_id = %self.client_id, reason = format_args!("0x{:02X}", reason.code()), "disconnecting client");
+                self.close(ctx, Some(reason), true);
+            }
+            Control::Detached => self.finish(ctx),
+        }
+    }
+}
+
+/// The writer task ended (clean close or write error).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct WriterDone(Option<std::io::Error>);
+
+impl Handler<WriterDone> for Session {
+    type Result = ();
+    fn handle(&mut self, msg: WriterDone, ctx: &mut Context<Self>) {
+        if let Some(e) = msg.0 {
+            tracing::info!(client_id = %self.client_id, peer = %self.peer, error = %e, "write failed");
+        }
+        self.close(ctx, None, true);
+        if self.phase == Phase::Closed {
+            ctx.stop();
+        }
+    }
+}

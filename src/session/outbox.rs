@@ -1,0 +1,101 @@
+//! The session's write side: packets are encoded straight into a buffer, and a writer task on
+//! the session's thread sends whatever has accumulated in one write. Everything a session
+//! handles in one turn of its mailbox (say, 50 deliveries) leaves in a single syscall.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+
+/// Buffers above this capacity are not kept between writes, so idle sessions stay small.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+struct State {
+    buf: BytesMut,
+    /// Bytes handed to the socket but not yet written.
+    writing: usize,
+    closing: bool,
+    failed: bool,
+}
+
+/// Handle to the write buffer and its writer task.
+pub struct Outbox {
+    state: Rc<RefCell<State>>,
+    wake: Rc<Notify>,
+}
+
+impl Outbox {
+    /// Spawns the writer task on the current (arbiter) thread. `on_done` runs once when the
+    /// task ends: after a clean close, or at the first write error.
+    pub fn spawn<W>(mut io: W, on_done: impl FnOnce(Option<std::io::Error>) + 'static) -> Outbox
+    where
+        W: AsyncWrite + Unpin + 'static,
+    {
+        let state = Rc::new(RefCell::new(State {
+            buf: BytesMut::new(),
+            writing: 0,
+            closing: false,
+            failed: false,
+        }));
+        let wake = Rc::new(Notify::new());
+        let (st, wk) = (state.clone(), wake.clone());
+        tokio::task::spawn_local(async move {
+            let mut spare = BytesMut::new();
+            let result = loop {
+                let (chunk, closing) = {
+                    let mut s = st.borrow_mut();
+                    std::mem::swap(&mut s.buf, &mut spare);
+                    s.writing = spare.len();
+                    (spare.len(), s.closing)
+                };
+                if chunk == 0 {
+                    if closing {
+                        break io.shutdown().await.err();
+                    }
+                    wk.notified().await;
+                    continue;
+                }
+                if let Err(e) = io.write_all(&spare).await {
+                    st.borrow_mut().failed = true;
+                    break Some(e);
+                }
+                spare.clear();
+                if spare.capacity() > KEEP_CAPACITY {
+                    spare = BytesMut::new();
+                }
+                st.borrow_mut().writing = 0;
+            };
+            on_done(result);
+        });
+        Outbox { state, wake }
+    }
+
+    /// Runs `f` on the write buffer (to encode packets into it) and wakes the writer.
+    pub fn write<R>(&self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        let r = {
+            let mut s = self.state.borrow_mut();
+            f(&mut s.buf)
+        };
+        self.wake.notify_one();
+        r
+    }
+
+    /// Bytes waiting to be written (buffered plus being written).
+    pub fn backlog(&self) -> usize {
+        let s = self.state.borrow();
+        s.buf.len() + s.writing
+    }
+
+    /// True once a write failed.
+    pub fn failed(&self) -> bool {
+        self.state.borrow().failed
+    }
+
+    /// Writes what is buffered, then shuts the write side down.
+    pub fn close(&self) {
+        self.state.borrow_mut().closing = true;
+        self.wake.notify_one();
+    }
+}
