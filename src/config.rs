@@ -291,11 +291,12 @@ impl Config {
 /// Finds the 1-based line where the last segment of a dotted key is assigned.
 fn line_of_key(text: &str, dotted: &str) -> Option<usize> {
     let key = dotted.rsplit('.').next()?;
-    text.lines().position(|l| {
-        let l = l.trim_start();
-        l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ pub enum DecodeError {
     #[error("[MQTT-3.8.3-5] subscription options reserved bits are set")]
     SubscriptionOptionsReserved,
     /// A reason (or 3.x return) code the packet type does not define.
-    #[error("[{}] reason code {code:#04x} is not valid in {}", reason_code_ref(*.packet_type), packet_name(*.packet_type))]
+    #[error("{}reason code {code:#04x} is not valid in {}", reason_code_label(*.packet_type), packet_name(*.packet_type))]
     InvalidReasonCode {
         /// The packet type.
         packet_type: u8,
@@ -184,18 +184,46 @@ impl DecodeError {
     pub fn reason_code(&self) -> ReasonCode {
         use DecodeError::*;
         match self {
-            ReservedPacketType(_) | InvalidHeaderFlags { .. } | VarIntTooLong
-            | VarIntNotMinimal | PublishQos3 | DupWithQos0 | InvalidUtf8 | NullCharacter
-            | Truncated | TrailingBytes | PropertiesOverrun | UnknownProperty(_)
-            | PropertyNotAllowed { .. } | ConnectReservedFlag | WillQosWithoutWill
-            | WillRetainWithoutWill | WillQos3 | ConnAckReservedFlags | V3RequestedQosInvalid
-            | SubscriptionOptionsReserved | InvalidReasonCode { .. } => ReasonCode::MalformedPacket,
-            FirstPacketNotConnect | SecondConnect | PacketIdZero | DuplicateProperty(_)
-            | InvalidPropertyValue { .. } | ZeroReceiveMaximum | ZeroMaximumPacketSize
-            | ZeroSubscriptionIdentifier | AuthDataWithoutMethod | PasswordWithoutUsername
-            | SubscribeWithoutFilters | UnsubscribeWithoutFilters | SubscriptionQos3
-            | RetainHandling3 | NoLocalOnSharedSubscription | EmptyTopicName | EmptyTopicFilter
-            | ResponseTopicWildcard | SessionPresentWithError => ReasonCode::ProtocolError,
+            ReservedPacketType(_)
+            | InvalidHeaderFlags { .. }
+            | VarIntTooLong
+            | VarIntNotMinimal
+            | PublishQos3
+            | DupWithQos0
+            | InvalidUtf8
+            | NullCharacter
+            | Truncated
+            | TrailingBytes
+            | PropertiesOverrun
+            | UnknownProperty(_)
+            | PropertyNotAllowed { .. }
+            | ConnectReservedFlag
+            | WillQosWithoutWill
+            | WillRetainWithoutWill
+            | WillQos3
+            | ConnAckReservedFlags
+            | V3RequestedQosInvalid
+            | SubscriptionOptionsReserved
+            | InvalidReasonCode { .. } => ReasonCode::MalformedPacket,
+            FirstPacketNotConnect
+            | SecondConnect
+            | PacketIdZero
+            | DuplicateProperty(_)
+            | InvalidPropertyValue { .. }
+            | ZeroReceiveMaximum
+            | ZeroMaximumPacketSize
+            | ZeroSubscriptionIdentifier
+            | AuthDataWithoutMethod
+            | PasswordWithoutUsername
+            | SubscribeWithoutFilters
+            | UnsubscribeWithoutFilters
+            | SubscriptionQos3
+            | RetainHandling3
+            | NoLocalOnSharedSubscription
+            | EmptyTopicName
+            | EmptyTopicFilter
+            | ResponseTopicWildcard
+            | SessionPresentWithError => ReasonCode::ProtocolError,
             TopicNameWildcard => ReasonCode::TopicNameInvalid,
             ZeroTopicAlias => ReasonCode::TopicAliasInvalid,
             PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
@@ -221,7 +249,7 @@ impl DecodeError {
             ConnAckReservedFlags => "MQTT-3.2.2-1",
             V3RequestedQosInvalid => "MQTT-3-8.3-4",
             SubscriptionOptionsReserved => "MQTT-3.8.3-5",
-            InvalidReasonCode { packet_type, .. } => reason_code_ref(*packet_type),
+            InvalidReasonCode { packet_type, .. } => return reason_code_ref(*packet_type),
             FirstPacketNotConnect => "MQTT-3.1.0-1",
             SecondConnect => "MQTT-3.1.0-2",
             PacketIdZero => "MQTT-2.2.1-3",
@@ -235,11 +263,22 @@ impl DecodeError {
             TopicNameWildcard => "MQTT-3.3.2-2",
             ZeroTopicAlias => "MQTT-3.3.2-8",
             UnsupportedProtocolVersion(_) => "MQTT-3.1.2-2",
-            ReservedPacketType(_) | VarIntTooLong | Truncated | TrailingBytes
-            | PropertiesOverrun | UnknownProperty(_) | PropertyNotAllowed { .. }
-            | DuplicateProperty(_) | InvalidPropertyValue { .. } | ZeroReceiveMaximum
-            | ZeroMaximumPacketSize | ZeroSubscriptionIdentifier | AuthDataWithoutMethod
-            | SubscriptionQos3 | RetainHandling3 | PacketTooLarge { .. } => return None,
+            ReservedPacketType(_)
+            | VarIntTooLong
+            | Truncated
+            | TrailingBytes
+            | PropertiesOverrun
+            | UnknownProperty(_)
+            | PropertyNotAllowed { .. }
+            | DuplicateProperty(_)
+            | InvalidPropertyValue { .. }
+            | ZeroReceiveMaximum
+            | ZeroMaximumPacketSize
+            | ZeroSubscriptionIdentifier
+            | AuthDataWithoutMethod
+            | SubscriptionQos3
+            | RetainHandling3
+            | PacketTooLarge { .. } => return None,
         })
     }
 }
@@ -268,18 +307,31 @@ pub enum EncodeError {
 }
 
 /// The packet name for a 4-bit packet type.
-pub(crate) fn packet_name(packet_type: u8) -> &'static str {
+fn packet_name(packet_type: u8) -> &'static str {
     const NAMES: [&str; 16] = [
-        "reserved", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
-        "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP", "DISCONNECT",
+        "reserved",
+        "CONNECT",
+        "CONNACK",
+        "PUBLISH",
+        "PUBACK",
+        "PUBREC",
+        "PUBREL",
+        "PUBCOMP",
+        "SUBSCRIBE",
+        "SUBACK",
+        "UNSUBSCRIBE",
+        "UNSUBACK",
+        "PINGREQ",
+        "PINGRESP",
+        "DISCONNECT",
         "AUTH",
     ];
     NAMES.get(usize::from(packet_type)).copied().unwrap_or("reserved")
 }
 
 /// The statement that lists the reason codes a packet type may carry.
-fn reason_code_ref(packet_type: u8) -> &'static str {
-    match packet_type {
+fn reason_code_ref(packet_type: u8) -> Option<&'static str> {
+    Some(match packet_type {
         2 => "MQTT-3.2.2-8",
         4 => "MQTT-3.4.2-1",
         5 => "MQTT-3.5.2-1",
@@ -289,6 +341,11 @@ fn reason_code_ref(packet_type: u8) -> &'static str {
         11 => "MQTT-3.11.3-2",
         14 => "MQTT-3.14.2-1",
         15 => "MQTT-3.15.2-1",
-        _ => "MQTT-2.4",
-    }
+        _ => return None,
+    })
+}
+
+/// `"[MQTT-x.y.z-n] "` for [`DecodeError::InvalidReasonCode`]'s message.
+fn reason_code_label(packet_type: u8) -> String {
+    reason_code_ref(packet_type).map(|id| format!("[{id}] ")).unwrap_or_default()
 }

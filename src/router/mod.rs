@@ -48,7 +48,6 @@ impl Router {
 
 impl Actor for Router {
     type Context = Context<Self>;
-
 }
 
 impl Handler<Connect> for Router {

@@ -208,10 +208,7 @@ mod tests {
         assert_eq!(s.insert("a/b", 1), None);
         assert_eq!(s.insert("a/b", 2), Some(1));
         assert_eq!(s.insert("a", 3), None);
-        assert_eq!(
-            (s.get("a/b"), s.get("a"), s.get("a/b/c"), s.get("b")),
-            (Some(&2), Some(&3), None, None)
-        );
+        assert_eq!((s.get("a/b"), s.get("a"), s.get("a/b/c"), s.get("b")), (Some(&2), Some(&3), None, None));
         assert_eq!(s.len(), 2);
         assert_eq!(s.remove("a/b/c"), None);
         assert_eq!(s.remove("a/b"), Some(2));

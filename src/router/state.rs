@@ -17,7 +17,7 @@ use super::retained::RetainedStore;
 use super::topic_tree::TopicTree;
 use crate::config::MqttConfig;
 use crate::message::Message;
-use crate::protocol::{QoS, RetainHandling, ReasonCode, SubscriptionOptions};
+use crate::protocol::{QoS, ReasonCode, RetainHandling, SubscriptionOptions};
 
 /// Deliveries of QoS 0 allowed in a session's mailbox when `max_queued_messages` is unlimited.
 const QOS0_MAILBOX_CAP: usize = 10_000;
@@ -238,12 +238,8 @@ impl RouterState {
         let mut retained = Vec::new();
         for f in msg.filters {
             let value = SubEntry { options: f.options, subscription_id: f.subscription_id };
-            let previous = self.tree.subscribe(
-                &f.topic_filter,
-                f.share_group.as_deref(),
-                msg.client_id.clone(),
-                value,
-            );
+            let previous =
+                self.tree.subscribe(&f.topic_filter, f.share_group.as_deref(), msg.client_id.clone(), value);
             entry.subscriptions.insert(f.filter, (f.share_group.clone(), f.topic_filter.clone()));
             let wanted = match f.options.retain_handling {
                 RetainHandling::SendAtSubscribe => true,

@@ -158,13 +158,7 @@ impl<K: Clone + Eq + Hash, V> Default for TopicTree<K, V> {
 impl<K: Clone + Eq + Hash, V> TopicTree<K, V> {
     /// Creates an empty tree.
     pub fn new() -> Self {
-        Self {
-            nodes: vec![Node::new()],
-            free: Vec::new(),
-            len: 0,
-            stack: Vec::new(),
-            path: Vec::new(),
-        }
+        Self { nodes: vec![Node::new()], free: Vec::new(), len: 0, stack: Vec::new(), path: Vec::new() }
     }
 
     /// Number of subscriptions, counting each shared-group member.

@@ -34,8 +34,8 @@ impl Decoder for PacketDecoder {
     type Error = ReadError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, ReadError> {
-        let packet = protocol::decode_packet(src, self.protocol, self.max_packet_size)
-            .map_err(ReadError::Decode)?;
+        let packet =
+            protocol::decode_packet(src, self.protocol, self.max_packet_size).map_err(ReadError::Decode)?;
         if let Some(Packet::Connect(c)) = &packet {
             self.protocol = Some(c.protocol);
         }

@@ -125,10 +125,8 @@ impl Session {
     /// need an authentication plugin to vouch for them, and none is configured.
     fn authenticate(&self, c: &Connect) -> Result<(), ReasonCode> {
         match (&c.username, self.shared.config.auth.allow_anonymous) {
-            (None, true) => Ok(()),
+            (_, true) => Ok(()),
             (None, false) => Err(ReasonCode::NotAuthorized),
-            (Some(_), true) if c.password.is_none() => Ok(()),
-            (Some(_), true) => Ok(()),
             (Some(_), false) => Err(ReasonCode::BadUserNameOrPassword),
         }
     }

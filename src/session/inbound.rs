@@ -9,7 +9,9 @@ use bytestring::ByteString;
 use super::inflight::AckOutcome;
 use super::{Phase, Session};
 use crate::message::{Message, MessageProperties};
-use crate::protocol::topic::{has_wildcards, parse_shared_subscription, validate_topic_filter, validate_topic_name};
+use crate::protocol::topic::{
+    has_wildcards, parse_shared_subscription, validate_topic_filter, validate_topic_name,
+};
 use crate::protocol::*;
 use crate::router::messages::{self, SubscribeFilter};
 
@@ -33,7 +35,11 @@ impl Session {
             Packet::PingReq => self.send(&Packet::PingResp),
             Packet::Disconnect(d) => self.on_disconnect(d, ctx),
             // Re-authentication needs an enhanced-authentication plugin; none is configured.
-            Packet::Auth(_) => self.violation(ctx, ReasonCode::BadAuthenticationMethod, "AUTH without an authentication method"),
+            Packet::Auth(_) => self.violation(
+                ctx,
+                ReasonCode::BadAuthenticationMethod,
+                "AUTH without an authentication method",
+            ),
             // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation (the decoder reports it).
             other => {
                 let what = format!("{} is not sent by clients", other.name());
@@ -62,10 +68,15 @@ impl Session {
         let shared = self.shared.clone();
         let mqtt = &shared.config.mqtt;
         if p.qos as u8 > mqtt.maximum_qos {
-            return self.violation(ctx, ReasonCode::QoSNotSupported, "PUBLISH above the maximum QoS"); // [MQTT-3.2.2-11]
+            return self.violation(ctx, ReasonCode::QoSNotSupported, "PUBLISH above the maximum QoS");
+            // [MQTT-3.2.2-11]
         }
         if p.retain && !mqtt.retain_available {
-            return self.violation(ctx, ReasonCode::RetainNotSupported, "retained PUBLISH while retain is unavailable"); // [MQTT-3.2.2-14]
+            return self.violation(
+                ctx,
+                ReasonCode::RetainNotSupported,
+                "retained PUBLISH while retain is unavailable",
+            ); // [MQTT-3.2.2-14]
         }
         if let Err((reason, what)) = self.resolve_topic_alias(&mut p) {
             return self.violation(ctx, reason, what);
@@ -73,7 +84,8 @@ impl Session {
         if validate_topic_name(&p.topic).is_err() {
             return self.violation(ctx, ReasonCode::TopicNameInvalid, "invalid topic name");
         }
-        let format_ok = p.properties.payload_format_indicator != Some(1) || std::str::from_utf8(&p.payload).is_ok();
+        let format_ok =
+            p.properties.payload_format_indicator != Some(1) || std::str::from_utf8(&p.payload).is_ok();
         match (p.qos, p.packet_id) {
             (QoS::AtMostOnce, _) => {
                 if format_ok {
@@ -92,11 +104,16 @@ impl Session {
                 // same id is acknowledged again but not routed twice [MQTT-4.3.3-9].
                 if !self.incoming_qos2.contains(&id) {
                     if self.incoming_qos2.len() >= usize::from(mqtt.receive_maximum) {
-                        return self.violation(ctx, ReasonCode::ReceiveMaximumExceeded, "Receive Maximum exceeded"); // [MQTT-3.3.4-9]
+                        return self.violation(
+                            ctx,
+                            ReasonCode::ReceiveMaximumExceeded,
+                            "Receive Maximum exceeded",
+                        ); // [MQTT-3.3.4-9]
                     }
                     if !format_ok {
                         let reason = ReasonCode::PayloadFormatInvalid;
-                        return self.send(&Packet::PubRec(PubResponse { reason, ..PubResponse::success(id) }));
+                        return self
+                            .send(&Packet::PubRec(PubResponse { reason, ..PubResponse::success(id) }));
                     }
                     self.incoming_qos2.insert(id);
                     self.route(p);
@@ -148,7 +165,12 @@ impl Session {
         self.shared.router.do_send(messages::Publish(Arc::new(message)));
     }
 
-    fn on_ack(&mut self, id: u16, ack: impl FnOnce(&mut super::inflight::Outbound, u16) -> AckOutcome, ctx: &mut Context<Self>) {
+    fn on_ack(
+        &mut self,
+        id: u16,
+        ack: impl FnOnce(&mut super::inflight::Outbound, u16) -> AckOutcome,
+        ctx: &mut Context<Self>,
+    ) {
         if ack(&mut self.outbound, id) == AckOutcome::Completed {
             self.drain_queue(ctx);
         }
@@ -187,7 +209,11 @@ impl Session {
                 Err(Some(code)) => codes.push(code),
                 Err(None) => {
                     // [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
-                    return self.violation(ctx, ReasonCode::ProtocolError, "No Local on a shared subscription");
+                    return self.violation(
+                        ctx,
+                        ReasonCode::ProtocolError,
+                        "No Local on a shared subscription",
+                    );
                 }
             }
         }
@@ -272,7 +298,11 @@ impl Session {
         if let Some(expiry) = d.properties.session_expiry_interval {
             if self.connect_expiry_was_zero && expiry != 0 {
                 // [MQTT-3.14.2-2]
-                return self.violation(ctx, ReasonCode::ProtocolError, "Session Expiry raised from 0 at DISCONNECT");
+                return self.violation(
+                    ctx,
+                    ReasonCode::ProtocolError,
+                    "Session Expiry raised from 0 at DISCONNECT",
+                );
             }
             self.session_expiry = expiry.min(self.shared.config.mqtt.session_expiry_max_secs);
         }

@@ -196,7 +196,11 @@ impl Outbound {
     }
 
     /// Hands the state over for storage when the connection closes.
-    pub fn into_stored(self, incoming_qos2: Vec<u16>, subscriptions: Vec<bytestring::ByteString>) -> StoredSession {
+    pub fn into_stored(
+        self,
+        incoming_qos2: Vec<u16>,
+        subscriptions: Vec<bytestring::ByteString>,
+    ) -> StoredSession {
         let order = self.inflight_in_order().into_iter().map(|(id, _, _)| id).collect::<Vec<_>>();
         let mut inflight_map = self.inflight;
         let inflight = order

@@ -15,8 +15,8 @@ pub mod codec;
 mod handshake;
 mod inbound;
 pub mod inflight;
-pub mod outbox;
 mod outbound;
+pub mod outbox;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -92,6 +92,8 @@ pub struct Session {
     pending: Arc<AtomicUsize>,
     /// Messages not sent because of the client's limits (too large, slow consumer).
     dropped: u64,
+    /// Reason string for the DISCONNECT about to be sent.
+    reason_string: Option<String>,
     /// The listener's connection slot, released when the session ends.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -138,6 +140,7 @@ impl Session {
                 subscriptions: FxHashSet::default(),
                 pending: Arc::new(AtomicUsize::new(0)),
                 dropped: 0,
+                reason_string: None,
                 _permit: permit,
                 shared,
             }
@@ -159,16 +162,18 @@ impl Session {
             Phase::Detaching | Phase::Closed => return,
             Phase::Connected => {
                 if let (Some(reason), true) = (reason, self.protocol.is_v5()) {
-                    self.send(&Packet::Disconnect(Disconnect { reason, ..Default::default() }));
+                    let mut disconnect = Disconnect { reason, ..Default::default() };
+                    // Reason strings are always allowed on DISCONNECT [MQTT-3.1.2-29].
+                    disconnect.properties.reason_string = self.reason_string.take().map(Into::into);
+                    self.send(&Packet::Disconnect(disconnect));
                 }
                 if !keep_will {
                     self.will = None;
                 }
                 self.phase = Phase::Detaching;
-                self.shared.router.do_send(Detach {
-                    client_id: self.client_id.clone(),
-                    connection_id: self.connection_id,
-                });
+                self.shared
+                    .router
+                    .do_send(Detach { client_id: self.client_id.clone(), connection_id: self.connection_id });
             }
             Phase::AwaitingConnect | Phase::Connecting => {
                 self.phase = Phase::Closed;
@@ -185,6 +190,7 @@ impl Session {
             reason = format_args!("0x{:02X}", reason.code()),
             "closing connection: {what}"
         );
+        self.reason_string = Some(what.to_owned());
         self.close(ctx, Some(reason), true);
     }
 
@@ -196,10 +202,8 @@ impl Session {
         self.phase = Phase::Closed;
         let mqtt = &self.shared.config.mqtt;
         let outbound = std::mem::replace(&mut self.outbound, Outbound::new(1, 0, mqtt.max_queued_bytes));
-        let session = outbound.into_stored(
-            self.incoming_qos2.drain().collect(),
-            self.subscriptions.drain().collect(),
-        );
+        let session =
+            outbound.into_stored(self.incoming_qos2.drain().collect(), self.subscriptions.drain().collect());
         self.shared.router.do_send(SessionClosed {
             client_id: self.client_id.clone(),
             connection_id: self.connection_id,

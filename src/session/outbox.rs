@@ -33,12 +33,8 @@ impl Outbox {
     where
         W: AsyncWrite + Unpin + 'static,
     {
-        let state = Rc::new(RefCell::new(State {
-            buf: BytesMut::new(),
-            writing: 0,
-            closing: false,
-            failed: false,
-        }));
+        let state =
+            Rc::new(RefCell::new(State { buf: BytesMut::new(), writing: 0, closing: false, failed: false }));
         let wake = Rc::new(Notify::new());
         let (st, wk) = (state.clone(), wake.clone());
         tokio::task::spawn_local(async move {

@@ -123,7 +123,10 @@ async fn silent_client_is_disconnected_after_one_and_a_half_keep_alives() {
     let rest = raw.closed().await;
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(1400), "closed too early: {waited:?}");
-    assert!(matches!(rest.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::KeepAliveTimeout), "{rest:?}");
+    assert!(
+        matches!(rest.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::KeepAliveTimeout),
+        "{rest:?}"
+    );
 }
 
 #[tokio::test]
@@ -190,4 +193,22 @@ async fn max_connections_per_listener_is_enforced() {
     assert!(second.closed().await.is_empty());
     first.send(&Packet::PingReq).await;
     assert_eq!(first.recv().await, Some(Packet::PingResp));
+}
+
+#[tokio::test]
+async fn shutdown_sends_server_shutting_down_to_v5_clients() {
+    let b = TestBroker::start();
+    let mut v5 = Raw::connect(&b).await;
+    v5.handshake(Protocol::V5, "v5").await;
+    let mut v3 = Raw::connect(&b).await;
+    v3.handshake(Protocol::V3_1_1, "v3").await;
+    let handle = b.handle;
+    let stopper = tokio::task::spawn_blocking(move || handle.stop());
+    let rest = v5.closed().await;
+    assert!(
+        matches!(rest.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::ServerShuttingDown),
+        "{rest:?}"
+    );
+    assert!(v3.closed().await.is_empty());
+    within("broker stop", stopper).await.unwrap();
 }

@@ -24,7 +24,10 @@ async fn violation_v5(b: &TestBroker, bytes: &[u8]) -> Option<ReasonCode> {
 async fn remaining_length_of_five_bytes_is_malformed() {
     // [MQTT-1.5.5-1]: at most four bytes.
     let b = TestBroker::start();
-    assert_eq!(violation_v5(&b, &[0x30, 0xff, 0xff, 0xff, 0xff, 0x01]).await, Some(ReasonCode::MalformedPacket));
+    assert_eq!(
+        violation_v5(&b, &[0x30, 0xff, 0xff, 0xff, 0xff, 0x01]).await,
+        Some(ReasonCode::MalformedPacket)
+    );
 }
 
 #[tokio::test]
@@ -40,28 +43,40 @@ async fn reserved_flags_must_match() {
 async fn publish_qos_3_is_malformed() {
     // [MQTT-3.3.1-4]
     let b = TestBroker::start();
-    assert_eq!(violation_v5(&b, &[0x36, 0x06, 0x00, 0x01, b't', 0x00, 0x01, 0x00]).await, Some(ReasonCode::MalformedPacket));
+    assert_eq!(
+        violation_v5(&b, &[0x36, 0x06, 0x00, 0x01, b't', 0x00, 0x01, 0x00]).await,
+        Some(ReasonCode::MalformedPacket)
+    );
 }
 
 #[tokio::test]
 async fn invalid_utf8_topic_is_malformed() {
     // [MQTT-1.5.4-1]
     let b = TestBroker::start();
-    assert_eq!(violation_v5(&b, &[0x30, 0x05, 0x00, 0x02, 0xc3, 0x28, 0x00]).await, Some(ReasonCode::MalformedPacket));
+    assert_eq!(
+        violation_v5(&b, &[0x30, 0x05, 0x00, 0x02, 0xc3, 0x28, 0x00]).await,
+        Some(ReasonCode::MalformedPacket)
+    );
 }
 
 #[tokio::test]
 async fn null_character_in_topic_is_malformed() {
     // [MQTT-1.5.4-2]
     let b = TestBroker::start();
-    assert_eq!(violation_v5(&b, &[0x30, 0x05, 0x00, 0x02, b'a', 0x00, 0x00]).await, Some(ReasonCode::MalformedPacket));
+    assert_eq!(
+        violation_v5(&b, &[0x30, 0x05, 0x00, 0x02, b'a', 0x00, 0x00]).await,
+        Some(ReasonCode::MalformedPacket)
+    );
 }
 
 #[tokio::test]
 async fn wildcard_in_publish_topic_is_topic_name_invalid() {
     // [MQTT-3.3.2-2]
     let b = TestBroker::start();
-    assert_eq!(violation_v5(&b, &[0x30, 0x05, 0x00, 0x02, b'a', b'#', 0x00]).await, Some(ReasonCode::TopicNameInvalid));
+    assert_eq!(
+        violation_v5(&b, &[0x30, 0x05, 0x00, 0x02, b'a', b'#', 0x00]).await,
+        Some(ReasonCode::TopicNameInvalid)
+    );
 }
 
 #[tokio::test]
@@ -77,7 +92,8 @@ async fn second_connect_is_a_protocol_error() {
     // [MQTT-3.1.0-2]
     let b = TestBroker::start();
     let mut out = bytes::BytesMut::new();
-    encode_packet(&Packet::Connect(Box::new(connect_packet(Protocol::V5, "x"))), Protocol::V5, &mut out).unwrap();
+    encode_packet(&Packet::Connect(Box::new(connect_packet(Protocol::V5, "x"))), Protocol::V5, &mut out)
+        .unwrap();
     assert_eq!(violation_v5(&b, &out).await, Some(ReasonCode::ProtocolError));
 }
 
@@ -92,7 +108,8 @@ async fn oversized_packet_is_packet_too_large() {
 #[tokio::test]
 async fn server_only_packet_from_client_is_a_protocol_error() {
     let b = TestBroker::start();
-    assert_eq!(violation_v5(&b, &[0xd0, 0x00]).await, Some(ReasonCode::ProtocolError)); // PINGRESP
+    assert_eq!(violation_v5(&b, &[0xd0, 0x00]).await, Some(ReasonCode::ProtocolError));
+    // PINGRESP
 }
 
 #[tokio::test]
@@ -126,5 +143,20 @@ async fn garbage_does_not_disturb_other_clients() {
         raw.closed().await;
         p.client.publish("ok", Q::AtLeastOnce, false, vec![i]).await.unwrap();
         assert_eq!(&s.next_publish().await.payload[..], &[i]);
+    }
+}
+
+#[tokio::test]
+async fn v5_disconnect_carries_a_reason_string() {
+    let b = TestBroker::start();
+    let mut raw = Raw::connect(&b).await;
+    raw.handshake(Protocol::V5, "why").await;
+    raw.send_bytes(&[0x36, 0x06, 0x00, 0x01, b't', 0x00, 0x01, 0x00]).await;
+    match raw.closed().await.as_slice() {
+        [Packet::Disconnect(d)] => {
+            let why = d.properties.reason_string.as_deref().unwrap_or_default();
+            assert!(why.contains("MQTT-3.3.1-4"), "{why}");
+        }
+        other => panic!("{other:?}"),
     }
 }

@@ -118,7 +118,8 @@ async fn retain_as_published_keeps_the_flag() {
     // [MQTT-3.3.1-12]/[MQTT-3.3.1-13]
     let b = TestBroker::start();
     let mut rap = raw5(&b, "rap", |_| {}).await;
-    subscribe(&mut rap, "t", SubscriptionOptions { retain_as_published: true, ..q(QoS::AtMostOnce) }, None).await;
+    subscribe(&mut rap, "t", SubscriptionOptions { retain_as_published: true, ..q(QoS::AtMostOnce) }, None)
+        .await;
     let mut plain = raw5(&b, "plain", |_| {}).await;
     subscribe(&mut plain, "t", q(QoS::AtMostOnce), None).await;
     let mut p = raw5(&b, "p", |_| {}).await;
@@ -176,7 +177,10 @@ async fn topic_alias_above_maximum_is_a_disconnect_0x94() {
     m.properties.topic_alias = Some(3);
     p.send(&Packet::Publish(m)).await;
     let rest = p.closed().await;
-    assert!(matches!(rest.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::TopicAliasInvalid), "{rest:?}");
+    assert!(
+        matches!(rest.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::TopicAliasInvalid),
+        "{rest:?}"
+    );
 }
 
 #[tokio::test]
@@ -187,7 +191,10 @@ async fn unknown_topic_alias_is_a_protocol_error() {
     m.properties.topic_alias = Some(1);
     p.send(&Packet::Publish(m)).await;
     let rest = p.closed().await;
-    assert!(matches!(rest.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::ProtocolError), "{rest:?}");
+    assert!(
+        matches!(rest.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::ProtocolError),
+        "{rest:?}"
+    );
 }
 
 #[tokio::test]
@@ -226,7 +233,7 @@ async fn message_expiry_counts_down_and_expired_messages_are_dropped() {
     let got = next_publish(&mut s).await;
     assert_eq!(got.topic, "exp/a");
     let left = got.properties.message_expiry_interval.unwrap();
-    assert!(left < 3 && left >= 1, "{left}");
+    assert!((1..3).contains(&left), "{left}");
     let more = tokio::time::timeout(Duration::from_millis(300), s.recv()).await;
     assert!(more.is_err(), "expired message delivered: {more:?}");
 }
@@ -252,7 +259,10 @@ async fn session_expiry_cannot_be_raised_from_zero_at_disconnect() {
     d.properties.session_expiry_interval = Some(100);
     c.send(&Packet::Disconnect(d)).await;
     let rest = c.closed().await;
-    assert!(matches!(rest.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::ProtocolError), "{rest:?}");
+    assert!(
+        matches!(rest.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::ProtocolError),
+        "{rest:?}"
+    );
 }
 
 #[tokio::test]
@@ -261,10 +271,8 @@ async fn rumqttc_v5_client_round_trip_with_user_properties() {
     let mut s = V5::connect(&b, "s5").await;
     within("subscribe", s.client.subscribe("v5/t", rumqttc::v5::mqttbytes::QoS::AtLeastOnce)).await.unwrap();
     let p = V5::connect(&b, "p5").await;
-    let props = p5::PublishProperties {
-        user_properties: vec![("k".into(), "v".into())],
-        ..Default::default()
-    };
+    let props =
+        p5::PublishProperties { user_properties: vec![("k".into(), "v".into())], ..Default::default() };
     // Give the subscription a moment to reach the router before publishing.
     loop {
         if let p5::Packet::SubAck(_) = s.next_incoming().await {

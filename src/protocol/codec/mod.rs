@@ -115,9 +115,7 @@ fn check_flags(packet_type: u8, flags: u8, protocol: Option<Protocol>) -> Result
             return Ok(());
         }
         // MQTT 3.1 let a retransmitted PUBREL, SUBSCRIBE or UNSUBSCRIBE carry DUP.
-        PUBREL | SUBSCRIBE | UNSUBSCRIBE
-            if protocol == Some(Protocol::V3_1) && flags == 0b1010 =>
-        {
+        PUBREL | SUBSCRIBE | UNSUBSCRIBE if protocol == Some(Protocol::V3_1) && flags == 0b1010 => {
             return Ok(());
         }
         PUBREL | SUBSCRIBE | UNSUBSCRIBE => 0b0010,
@@ -191,7 +189,8 @@ pub fn encode_packet(packet: &Packet, protocol: Protocol, out: &mut BytesMut) ->
 }
 
 /// The number of bytes [`encode_packet`] appends for `packet` (fixed header included), to
-/// compare with the peer's Maximum Packet Size before encoding.
+/// compare with the peer's Maximum Packet Size before encoding. For a packet that
+/// [`encode_packet`] refuses, the value is only an estimate.
 pub fn encoded_len(packet: &Packet, protocol: Protocol) -> usize {
     let remaining = measure(|c| write_body(packet, protocol, c));
     1 + varint_len(remaining) + remaining

@@ -50,11 +50,8 @@ impl Reader {
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let bytes = self
-            .buf
-            .get(..N)
-            .and_then(|s| <[u8; N]>::try_from(s).ok())
-            .ok_or(DecodeError::Truncated)?;
+        let bytes =
+            self.buf.get(..N).and_then(|s| <[u8; N]>::try_from(s).ok()).ok_or(DecodeError::Truncated)?;
         self.buf.advance(N);
         Ok(bytes)
     }

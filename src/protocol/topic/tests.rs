@@ -58,10 +58,7 @@ fn shared_subscriptions() {
     assert_eq!(parse_shared_subscription("$share/+"), Err(TopicError::InvalidShareName));
     assert_eq!(parse_shared_subscription("$share/g"), Err(TopicError::MissingSharedFilter));
     assert_eq!(parse_shared_subscription("$share/g/"), Err(TopicError::MissingSharedFilter));
-    assert_eq!(
-        parse_shared_subscription("$share/g/a/#/b"),
-        Err(TopicError::MultiLevelWildcardMisplaced)
-    );
+    assert_eq!(parse_shared_subscription("$share/g/a/#/b"), Err(TopicError::MultiLevelWildcardMisplaced));
 }
 
 #[test]

@@ -37,9 +37,7 @@ fn plus_matches_exactly_one_level() {
 fn hash_matches_parent_and_descendants() {
     // [MQTT-4.7.1-2] `#` is last and matches any number of levels,
     // including the parent level (MQTT 3.1.1 §4.7.1.2).
-    for t in
-        ["sport/tennis/player1", "sport/tennis/player1/ranking", "sport/tennis/player1/score/x"]
-    {
+    for t in ["sport/tennis/player1", "sport/tennis/player1/ranking", "sport/tennis/player1/score/x"] {
         assert!(hits("sport/tennis/player1/#", t));
     }
     assert!(hits("sport/#", "sport"));

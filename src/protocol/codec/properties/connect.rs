@@ -110,9 +110,7 @@ impl DecodeProps for ConnAckProperties {
                 let v = non_zero(v, DecodeError::ZeroMaximumPacketSize)?;
                 once(&mut p.maximum_packet_size, v, id)
             }
-            (ASSIGNED_CLIENT_IDENTIFIER, Value::Str(v)) => {
-                once(&mut p.assigned_client_identifier, v, id)
-            }
+            (ASSIGNED_CLIENT_IDENTIFIER, Value::Str(v)) => once(&mut p.assigned_client_identifier, v, id),
             (TOPIC_ALIAS_MAXIMUM, Value::U16(v)) => once(&mut p.topic_alias_maximum, v, id),
             (REASON_STRING, Value::Str(v)) => once(&mut p.reason_string, v, id),
             (USER_PROPERTY, Value::Pair(k, v)) => {

@@ -178,10 +178,7 @@ fn will_topic_must_be_a_topic_name() {
 fn trailing_bytes_after_connect() {
     assert_eq!(decode_err(&raw_connect(V311, 0x02, b"\x00\x01a\x00"), None), DecodeError::TrailingBytes);
     // A user name present without its flag is trailing bytes.
-    assert_eq!(
-        decode_err(&raw_connect(V311, 0x02, b"\x00\x01a\x00\x01u"), None),
-        DecodeError::TrailingBytes
-    );
+    assert_eq!(decode_err(&raw_connect(V311, 0x02, b"\x00\x01a\x00\x01u"), None), DecodeError::TrailingBytes);
 }
 
 /// A v5 CONNECT with `props` as its property section and client id "a".
@@ -244,7 +241,10 @@ fn will_property_violations() {
         decode_err(&will(b"\x11\x00\x00\x00\x01"), None),
         DecodeError::PropertyNotAllowed { id: 0x11, packet_type: 1 }
     );
-    assert_eq!(decode_err(&will(b"\x02\x00\x00\x00\x01\x02\x00\x00\x00\x01"), None), DecodeError::DuplicateProperty(0x02));
+    assert_eq!(
+        decode_err(&will(b"\x02\x00\x00\x00\x01\x02\x00\x00\x00\x01"), None),
+        DecodeError::DuplicateProperty(0x02)
+    );
 }
 
 #[test]

@@ -18,7 +18,8 @@ fn disconnect_each_version() {
     for p in ALL {
         round_trip_exact(&normal, p, b"\xE0\x00");
     }
-    let with_will = Disconnect { reason: ReasonCode::DisconnectWithWillMessage, properties: Default::default() };
+    let with_will =
+        Disconnect { reason: ReasonCode::DisconnectWithWillMessage, properties: Default::default() };
     round_trip_exact(&Packet::Disconnect(with_will.clone()), V5, b"\xE0\x01\x04");
     // 3.x DISCONNECT is two bytes whatever the reason.
     assert_eq!(encode(&Packet::Disconnect(with_will), V3_1_1), b"\xE0\x00");
@@ -47,7 +48,10 @@ fn disconnect_violations() {
     let e = decode_err(b"\xE0\x01\x01", Some(V5));
     assert_eq!(e, DecodeError::InvalidReasonCode { packet_type: 14, code: 0x01 });
     assert_eq!(e.spec_ref(), Some("MQTT-3.14.2-1"));
-    assert_eq!(decode_err(b"\xE0\x01\x84", Some(V5)), DecodeError::InvalidReasonCode { packet_type: 14, code: 0x84 });
+    assert_eq!(
+        decode_err(b"\xE0\x01\x84", Some(V5)),
+        DecodeError::InvalidReasonCode { packet_type: 14, code: 0x84 }
+    );
     for p in [V3_1, V3_1_1] {
         assert_eq!(decode_err(b"\xE0\x01\x00", Some(p)), DecodeError::TrailingBytes);
     }
@@ -84,7 +88,10 @@ fn auth() {
 // [MQTT-3.15.2-1]
 #[test]
 fn auth_violations() {
-    assert_eq!(decode_err(b"\xF0\x01\x87", Some(V5)), DecodeError::InvalidReasonCode { packet_type: 15, code: 0x87 });
+    assert_eq!(
+        decode_err(b"\xF0\x01\x87", Some(V5)),
+        DecodeError::InvalidReasonCode { packet_type: 15, code: 0x87 }
+    );
     assert_eq!(decode_err(b"\xF0\x05\x18\x03\x16\x00\x00", Some(V5)), DecodeError::AuthDataWithoutMethod);
     assert_eq!(
         decode_err(b"\xF0\x04\x18\x02\x24\x01", Some(V5)),

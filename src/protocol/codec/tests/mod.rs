@@ -8,6 +8,7 @@ mod proptests;
 mod publish;
 mod strategies;
 mod subscribe;
+mod values;
 
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;

@@ -94,7 +94,7 @@ fn publish_topic_with_wildcards() {
             assert_eq!(e.reason_code(), ReasonCode::TopicNameInvalid);
         }
     }
-    assert_eq!(decode_err(b"\x30\x05\x00\x03a/#\x00", Some(V5)), DecodeError::TopicNameWildcard);
+    assert_eq!(decode_err(b"\x30\x06\x00\x03a/#\x00", Some(V5)), DecodeError::TopicNameWildcard);
 }
 
 // [MQTT-4.7.3-1]; in MQTT 5 an empty topic name needs a Topic Alias.
@@ -182,7 +182,8 @@ fn responses_each_version() {
             round_trip_exact(&packet, p, &[first, 0x02, 0x12, 0x34]);
         }
     }
-    let refused = PubResponse { packet_id: 1, reason: ReasonCode::NotAuthorized, properties: Default::default() };
+    let refused =
+        PubResponse { packet_id: 1, reason: ReasonCode::NotAuthorized, properties: Default::default() };
     round_trip_exact(&Packet::PubAck(refused.clone()), V5, b"\x40\x03\x00\x01\x87");
     round_trip_exact(&Packet::PubRec(refused.clone()), V5, b"\x50\x03\x00\x01\x87");
     // 3.x has no reason code.
@@ -229,12 +230,16 @@ fn response_violations() {
     }
     assert_eq!(decode_err(b"\x40\x03\x00\x01\x00", Some(V3_1_1)), DecodeError::TrailingBytes);
     assert_eq!(
-        decode_err(b"\x40\x06\x00\x01\x00\x02\x23\x00", Some(V5)),
+        decode_err(b"\x40\x07\x00\x01\x00\x03\x23\x00\x01", Some(V5)),
         DecodeError::PropertyNotAllowed { id: 0x23, packet_type: 4 }
     );
     assert_eq!(
-        decode_err(b"\x40\x0B\x00\x01\x00\x07\x1F\x00\x01a\x1F\x00\x01b", Some(V5)),
+        decode_err(b"\x40\x0C\x00\x01\x00\x09\x1F\x00\x01a\x1F\x00\x01b", Some(V5)),
         DecodeError::PropertiesOverrun
+    );
+    assert_eq!(
+        decode_err(b"\x40\x0C\x00\x01\x00\x08\x1F\x00\x01a\x1F\x00\x01b", Some(V5)),
+        DecodeError::DuplicateProperty(0x1F)
     );
 }
 
@@ -258,10 +263,16 @@ fn encoding_oversized_fields_fails() {
     assert_eq!(encode_packet(&Packet::Publish(p), V5, &mut out), Err(EncodeError::BinaryTooLong(65_536)));
     let mut p = publish(QoS::AtMostOnce, None);
     p.properties.subscription_identifiers = vec![268_435_456];
-    assert_eq!(encode_packet(&Packet::Publish(p), V5, &mut out), Err(EncodeError::VarIntTooLarge(268_435_456)));
+    assert_eq!(
+        encode_packet(&Packet::Publish(p), V5, &mut out),
+        Err(EncodeError::VarIntTooLarge(268_435_456))
+    );
     let mut p = publish(QoS::AtMostOnce, None);
     p.payload = Bytes::from(vec![0; 268_435_456]);
-    assert!(matches!(encode_packet(&Packet::Publish(p), V3_1_1, &mut out), Err(EncodeError::PacketTooLarge(_))));
+    assert!(matches!(
+        encode_packet(&Packet::Publish(p), V3_1_1, &mut out),
+        Err(EncodeError::PacketTooLarge(_))
+    ));
     assert!(out.is_empty());
 }
 

@@ -14,7 +14,10 @@ fn qos(q: QoS) -> SubscriptionOptions {
 
 #[test]
 fn subscribe_each_version() {
-    let p = Packet::Subscribe(subscribe(vec![(s("a/+"), qos(QoS::AtLeastOnce)), (s("#"), qos(QoS::ExactlyOnce))]));
+    let p = Packet::Subscribe(subscribe(vec![
+        (s("a/+"), qos(QoS::AtLeastOnce)),
+        (s("#"), qos(QoS::ExactlyOnce)),
+    ]));
     round_trip_exact(&p, V3_1_1, b"\x82\x0C\x00\x01\x00\x03a/+\x01\x00\x01#\x02");
     round_trip_exact(&p, V3_1, b"\x82\x0C\x00\x01\x00\x03a/+\x01\x00\x01#\x02");
     round_trip_exact(&p, V5, b"\x82\x0D\x00\x01\x00\x00\x03a/+\x01\x00\x01#\x02");
@@ -28,7 +31,10 @@ fn subscribe_each_version() {
     full.subscription_identifier = Some(268_435_455);
     full.user_properties = vec![(s("k"), s("v"))];
     round_trip(&Packet::Subscribe(full), V5);
-    let mut handling = subscribe(vec![(s("x"), SubscriptionOptions { retain_handling: RetainHandling::SendIfNew, ..options })]);
+    let mut handling = subscribe(vec![(
+        s("x"),
+        SubscriptionOptions { retain_handling: RetainHandling::SendIfNew, ..options },
+    )]);
     handling.packet_id = 0xFFFF;
     assert_eq!(round_trip(&Packet::Subscribe(handling), V5).last(), Some(&0x1D));
 }
@@ -107,7 +113,10 @@ fn subscribe_filter_strings() {
         };
         assert_eq!(sub.filters[0].0, "a/#/b");
         // [MQTT-2.2.1-3]
-        assert_eq!(decode_err(&frame(0x82, b"\x00\x00\x00\x00\x01a\x00"), Some(p)), DecodeError::PacketIdZero);
+        assert_eq!(
+            decode_err(&frame(0x82, b"\x00\x00\x00\x00\x01a\x00"), Some(p)),
+            DecodeError::PacketIdZero
+        );
     }
 }
 
@@ -129,7 +138,12 @@ fn subscribe_property_violations() {
 
 #[test]
 fn suback_each_version() {
-    let codes = vec![ReasonCode::Success, ReasonCode::GrantedQoS1, ReasonCode::GrantedQoS2, ReasonCode::UnspecifiedError];
+    let codes = vec![
+        ReasonCode::Success,
+        ReasonCode::GrantedQoS1,
+        ReasonCode::GrantedQoS2,
+        ReasonCode::UnspecifiedError,
+    ];
     let p = Packet::SubAck(SubAck { packet_id: 5, properties: Default::default(), reason_codes: codes });
     round_trip_exact(&p, V3_1_1, b"\x90\x06\x00\x05\x00\x01\x02\x80");
     round_trip_exact(&p, V3_1, b"\x90\x06\x00\x05\x00\x01\x02\x80");
@@ -163,7 +177,11 @@ fn suback_reason_codes() {
 
 #[test]
 fn unsubscribe_each_version() {
-    let p = Packet::Unsubscribe(Unsubscribe { packet_id: 2, user_properties: vec![], filters: vec![s("a/#"), s("b")] });
+    let p = Packet::Unsubscribe(Unsubscribe {
+        packet_id: 2,
+        user_properties: vec![],
+        filters: vec![s("a/#"), s("b")],
+    });
     round_trip_exact(&p, V3_1_1, b"\xA2\x0A\x00\x02\x00\x03a/#\x00\x01b");
     round_trip_exact(&p, V5, b"\xA2\x0B\x00\x02\x00\x00\x03a/#\x00\x01b");
     let with_props =
