@@ -195,7 +195,8 @@ impl Session {
             properties: props,
         }));
         tracing::info!(
-            client_id = %self.client_id, peer = %self.peer, protocol = ?c.protocol,
+            client_id = %self.client_id, peer = %self.peer, listener = %self.peer_info.listener,
+            protocol = ?c.protocol,
             clean_start = c.clean_start, session_present = reply.session_present, "client connected"
         );
         let stored = reply.session;

@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::protocol::{self, Disconnect, Packet, Protocol, ReasonCode};
 use crate::router::messages::{Control, Deliver, Detach, PendingWill, SessionClosed};
 use crate::router::Router;
+use crate::transport::PeerInfo;
 use codec::{PacketDecoder, ReadError};
 use inflight::Outbound;
 use outbox::Outbox;
@@ -65,7 +66,10 @@ enum Phase {
 /// The per-client actor.
 pub struct Session {
     shared: Arc<SessionShared>,
+    /// Remote address (for logs).
     peer: SocketAddr,
+    /// Everything the transport knows about the client.
+    peer_info: PeerInfo,
     connection_id: u64,
     out: Outbox,
     phase: Phase,
@@ -105,7 +109,7 @@ impl Session {
         shared: Arc<SessionShared>,
         reader: R,
         writer: W,
-        peer: SocketAddr,
+        peer: PeerInfo,
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) where
         R: AsyncRead + Unpin + Send + 'static,
@@ -120,7 +124,8 @@ impl Session {
             let mqtt = &shared.config.mqtt;
             let outbound = Outbound::new(1, mqtt.max_queued_messages, mqtt.max_queued_bytes);
             Session {
-                peer,
+                peer: peer.addr,
+                peer_info: peer,
                 connection_id,
                 out,
                 phase: Phase::AwaitingConnect,

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::session::{Session, SessionShared};
+use crate::transport::PeerInfo;
 
 /// Accepts connections forever, spreading sessions over the worker arbiters round-robin.
 /// `limit` caps concurrent connections (`None`: unlimited); beyond it new connections are
@@ -44,7 +45,8 @@ pub async fn accept_loop(
         let (reader, writer) = stream.into_split();
         let worker = &workers[next % workers.len()];
         next = next.wrapping_add(1);
-        Session::start_on(worker, shared.clone(), reader, writer, peer, permit);
+        let info = PeerInfo { addr: peer, listener: name.clone(), tls_subject: None };
+        Session::start_on(worker, shared.clone(), reader, writer, info, permit);
     }
 }
 
