@@ -11,14 +11,16 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use actix::prelude::*;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 
-use crate::config::{Config, ListenerKind};
+use crate::config::Config;
 use crate::protocol::ReasonCode;
 use crate::router::messages::{GetStats, RouterStats};
 use crate::router::{KickAll, Router};
 use crate::session::SessionShared;
+use crate::transport::listener::ListenerSpec;
 use crate::transport::tcp;
+use crate::transport::tls::{TlsAcceptor, TlsError};
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,9 @@ pub enum BrokerError {
     /// The broker thread failed while starting.
     #[error("broker failed to start")]
     Startup,
+    /// A TLS listener's certificate, key or CA file is missing or unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Entry point.
@@ -50,6 +55,7 @@ pub struct BrokerHandle {
     router: Addr<Router>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    tls: Vec<TlsAcceptor>,
 }
 
 impl Broker {
@@ -58,15 +64,17 @@ impl Broker {
         let config = Arc::new(config);
         let mut bound = Vec::new();
         for l in &config.listeners {
+            let spec = ListenerSpec::from_config(l)?;
             let listener = tcp::bind(l.bind).map_err(|source| BrokerError::Bind {
                 name: l.name.clone(),
                 addr: l.bind,
                 source,
             })?;
             let addr = listener.local_addr().map_err(BrokerError::Thread)?;
-            bound.push((l.clone(), listener, addr));
+            bound.push((Arc::new(spec), listener, addr));
         }
-        let addrs = bound.iter().map(|(l, _, a)| (l.name.clone(), *a)).collect();
+        let addrs = bound.iter().map(|(l, _, a)| (l.name.to_string(), *a)).collect();
+        let tls = bound.iter().filter_map(|(l, _, _)| l.tls().cloned()).collect();
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -74,11 +82,11 @@ impl Broker {
             .spawn(move || run_system(config, bound, ready_tx, stop_rx))
             .map_err(BrokerError::Thread)?;
         let router = ready_rx.recv().map_err(|_| BrokerError::Startup)?;
-        Ok(BrokerHandle { addrs, router, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(BrokerHandle { addrs, router, stop: Some(stop_tx), thread: Some(thread), tls })
     }
 }
 
-type Bound = Vec<(crate::config::ListenerConfig, std::net::TcpListener, SocketAddr)>;
+type Bound = Vec<(Arc<ListenerSpec>, std::net::TcpListener, SocketAddr)>;
 
 fn run_system(
     config: Arc<Config>,
@@ -100,7 +108,6 @@ fn run_system(
             next_connection_id: AtomicU64::new(1),
         });
         for (l, std_listener, addr) in bound {
-            let ListenerKind::Tcp = l.kind;
             let listener = match tokio::net::TcpListener::from_std(std_listener) {
                 Ok(x) => x,
                 Err(e) => {
@@ -108,10 +115,8 @@ fn run_system(
                     continue;
                 }
             };
-            let limit = (l.max_connections > 0).then(|| Arc::new(Semaphore::new(l.max_connections)));
-            tracing::info!(listener = %l.name, %addr, "listening (mqtt over tcp)");
-            let name: Arc<str> = l.name.into();
-            actix_rt::spawn(tcp::accept_loop(listener, name, handles.clone(), shared.clone(), limit));
+            tracing::info!(listener = %l.name, %addr, "listening ({})", l.describe());
+            actix_rt::spawn(tcp::accept_loop(listener, l, handles.clone(), shared.clone()));
         }
         let _ = ready.send(router.clone());
         let _ = stop.await;
@@ -136,6 +141,20 @@ impl BrokerHandle {
     /// Every listener's name and bound address.
     pub fn addrs(&self) -> &[(String, SocketAddr)] {
         &self.addrs
+    }
+
+    /// Reloads the certificates of every TLS listener from their files (main calls it on
+    /// SIGHUP). Connected clients stay connected; new handshakes use the new files. A listener
+    /// whose files fail to load keeps its previous certificates; its error is returned.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        let mut first_error = None;
+        for t in &self.tls {
+            if let Err(e) = t.reload() {
+                tracing::error!(error = %e, "TLS reload failed; the previous certificates stay in use");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// The router's counters.

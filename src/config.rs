@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod listener;
+
 /// The fully commented reference configuration (`config/aviary.toml`).
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../config/aviary.toml");
 
@@ -82,6 +84,12 @@ impl Default for Config {
 pub enum ListenerKind {
     /// Plain TCP.
     Tcp,
+    /// MQTT over TLS.
+    Tls,
+    /// MQTT over WebSocket.
+    Ws,
+    /// MQTT over WebSocket over TLS.
+    Wss,
 }
 
 /// One `[[listener]]` table.
@@ -96,6 +104,20 @@ pub struct ListenerConfig {
     pub bind: SocketAddr,
     /// Connections accepted at once on this listener; 0 means unlimited.
     pub max_connections: usize,
+    /// Overrides `mqtt.max_packet_size_bytes` for clients of this listener.
+    pub max_packet_size_bytes: Option<u32>,
+    /// PEM certificate chain (tls, wss).
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of the certificate (tls, wss).
+    pub key_file: Option<PathBuf>,
+    /// PEM CA bundle that client certificates are verified against (tls, wss).
+    pub ca_file: Option<PathBuf>,
+    /// Refuse TLS clients without a certificate signed by `ca_file`.
+    pub require_client_cert: bool,
+    /// Use the client certificate's subject CN as the user name.
+    pub use_identity_as_username: bool,
+    /// HTTP path of the WebSocket endpoint (ws, wss).
+    pub path: String,
 }
 
 impl Default for ListenerConfig {
@@ -105,6 +127,13 @@ impl Default for ListenerConfig {
             kind: ListenerKind::Tcp,
             bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
             max_connections: 0,
+            max_packet_size_bytes: None,
+            cert_file: None,
+            key_file: None,
+            ca_file: None,
+            require_client_cert: false,
+            use_identity_as_username: false,
+            path: "/mqtt".into(),
         }
     }
 }
@@ -272,6 +301,7 @@ impl Config {
             if !names.insert(l.name.as_str()) {
                 return bad("listener.name", &format!("`{}` is used by two listeners", l.name));
             }
+            listener::validate(l)?;
         }
         if self.listeners.is_empty() {
             return bad("listener", "at least one listener is needed");

@@ -23,8 +23,13 @@ struct Settled {
 }
 
 impl Session {
-    pub(super) fn on_connect(&mut self, connect: Box<Connect>, ctx: &mut Context<Self>) {
+    pub(super) fn on_connect(&mut self, mut connect: Box<Connect>, ctx: &mut Context<Self>) {
         self.protocol = connect.protocol;
+        if self.peer_info.identity_as_username {
+            // As Mosquitto's use_identity_as_username: the certificate names the user.
+            connect.username = self.peer_info.tls_subject.as_deref().map(ByteString::from);
+            connect.password = None;
+        }
         let settled = match self.settle(&connect) {
             Ok(s) => s,
             Err(reason) => return self.refuse(reason, ctx),
@@ -180,7 +185,7 @@ impl Session {
                 props.maximum_qos = QoS::from_u8(mqtt.maximum_qos);
             }
             props.retain_available = (!mqtt.retain_available).then_some(false);
-            props.maximum_packet_size = Some(mqtt.max_packet_size_bytes);
+            props.maximum_packet_size = Some(self.peer_info.max_packet_size(mqtt));
             props.assigned_client_identifier = s.assigned_id.clone();
             props.topic_alias_maximum = (mqtt.topic_alias_maximum > 0).then_some(mqtt.topic_alias_maximum);
             props.wildcard_subscription_available = (!mqtt.wildcard_subscription_available).then_some(false);

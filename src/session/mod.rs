@@ -116,7 +116,7 @@ impl Session {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         Session::start_in_arbiter(arbiter, move |ctx| {
-            let max_packet = shared.config.mqtt.max_packet_size_bytes;
+            let max_packet = peer.max_packet_size(&shared.config.mqtt);
             ctx.add_stream(FramedRead::with_capacity(reader, PacketDecoder::new(max_packet), 4096));
             let addr = ctx.address();
             let out = Outbox::spawn(writer, move |err| addr.do_send(WriterDone(err)));

@@ -53,7 +53,12 @@ impl Outbox {
                     wk.notified().await;
                     continue;
                 }
-                if let Err(e) = io.write_all(&spare).await {
+                // Flush too: TLS and WebSocket streams may hold written bytes back until then.
+                let written = match io.write_all(&spare).await {
+                    Ok(()) => io.flush().await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = written {
                     st.borrow_mut().failed = true;
                     break Some(e);
                 }

@@ -1,24 +1,23 @@
-//! Plain TCP listeners.
+//! Binding, and the accept loop every listener kind shares.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
-use crate::session::{Session, SessionShared};
+use crate::session::SessionShared;
+use crate::transport::listener::{self, ListenerSpec};
 use crate::transport::PeerInfo;
 
-/// Accepts connections forever, spreading sessions over the worker arbiters round-robin.
-/// `limit` caps concurrent connections (`None`: unlimited); beyond it new connections are
-/// closed at once.
+/// Accepts connections forever, spreading them over the worker arbiters round-robin; each
+/// connection's handshake ([`listener::serve`]) and session run on its worker. The listener's
+/// `max_connections` caps concurrent connections; beyond it new connections are closed at once.
 pub async fn accept_loop(
     listener: TcpListener,
-    name: Arc<str>,
+    spec: Arc<ListenerSpec>,
     workers: Arc<[actix_rt::ArbiterHandle]>,
     shared: Arc<SessionShared>,
-    limit: Option<Arc<Semaphore>>,
 ) {
     let mut next = 0usize;
     loop {
@@ -26,27 +25,28 @@ pub async fn accept_loop(
             Ok(c) => c,
             Err(e) => {
                 // Out of file descriptors and similar: back off instead of spinning.
-                tracing::warn!(listener = %name, error = %e, "accept failed");
+                tracing::warn!(listener = %spec.name, error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let permit = match &limit {
+        let permit = match &spec.limit {
             Some(sem) => match sem.clone().try_acquire_owned() {
                 Ok(p) => Some(p),
                 Err(_) => {
-                    tracing::warn!(listener = %name, %peer, "connection refused: listener is at max_connections");
+                    tracing::warn!(listener = %spec.name, %peer, "connection refused: listener is at max_connections");
                     continue;
                 }
             },
             None => None,
         };
         let _ = stream.set_nodelay(true);
-        let (reader, writer) = stream.into_split();
         let worker = &workers[next % workers.len()];
         next = next.wrapping_add(1);
-        let info = PeerInfo { addr: peer, listener: name.clone(), tls_subject: None };
-        Session::start_on(worker, shared.clone(), reader, writer, info, permit);
+        let mut info = PeerInfo::new(peer, spec.name.clone());
+        info.max_packet_size_bytes = spec.max_packet_size_bytes;
+        info.identity_as_username = spec.identity_as_username;
+        worker.spawn(listener::serve(spec.clone(), shared.clone(), stream, info, permit));
     }
 }
 

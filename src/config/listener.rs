@@ -1,0 +1,125 @@
+//! Checks on one `[[listener]]` table that serde cannot make: which keys each kind needs or
+//! forbids. Errors name the listener and the key.
+
+use super::{ListenerConfig, ListenerKind};
+
+/// Returns the dotted key (`listener.<name>.<key>`) and the problem.
+pub(super) fn validate(l: &ListenerConfig) -> Result<(), (String, String)> {
+    let bad = |key: &str, problem: String| Err((format!("listener.{}.{key}", l.name), problem));
+    let kind = kind_name(l.kind);
+    let tls = matches!(l.kind, ListenerKind::Tls | ListenerKind::Wss);
+    let ws = matches!(l.kind, ListenerKind::Ws | ListenerKind::Wss);
+    if tls {
+        if l.cert_file.is_none() {
+            return bad("cert_file", format!("is required for a {kind} listener (a PEM certificate chain)"));
+        }
+        if l.key_file.is_none() {
+            return bad("key_file", format!("is required for a {kind} listener (the PEM private key)"));
+        }
+    } else {
+        let tls_keys = [
+            ("cert_file", l.cert_file.is_some()),
+            ("key_file", l.key_file.is_some()),
+            ("ca_file", l.ca_file.is_some()),
+            ("require_client_cert", l.require_client_cert),
+            ("use_identity_as_username", l.use_identity_as_username),
+        ];
+        if let Some((key, _)) = tls_keys.iter().find(|(_, set)| *set) {
+            return bad(key, format!("only applies to tls and wss listeners, not {kind}"));
+        }
+    }
+    if l.require_client_cert && l.ca_file.is_none() {
+        return bad("ca_file", "is required when require_client_cert = true".into());
+    }
+    if l.use_identity_as_username && !l.require_client_cert {
+        return bad("use_identity_as_username", "needs require_client_cert = true".into());
+    }
+    if ws && !l.path.starts_with('/') {
+        return bad("path", format!("must start with `/` (got `{}`)", l.path));
+    }
+    if !ws && l.path != "/mqtt" {
+        return bad("path", format!("only applies to ws and wss listeners, not {kind}"));
+    }
+    if let Some(n) = l.max_packet_size_bytes {
+        if !(64..=268_435_460).contains(&n) {
+            return bad("max_packet_size_bytes", "must be between 64 and 268435460".into());
+        }
+    }
+    Ok(())
+}
+
+fn kind_name(kind: ListenerKind) -> &'static str {
+    match kind {
+        ListenerKind::Tcp => "tcp",
+        ListenerKind::Tls => "tls",
+        ListenerKind::Ws => "ws",
+        ListenerKind::Wss => "wss",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn err(toml: &str) -> String {
+        Config::from_toml_str(toml, "l.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn tls_needs_a_certificate() {
+        let e = err("[[listener]]\nname = \"secure\"\nkind = \"tls\"\nbind = \"127.0.0.1:8883\"\n");
+        assert!(e.contains("listener.secure.cert_file"), "{e}");
+        assert!(e.contains("required for a tls listener"), "{e}");
+    }
+
+    #[test]
+    fn tls_needs_a_key() {
+        let e = err("[[listener]]\nname = \"s\"\nkind = \"wss\"\nbind = \"127.0.0.1:0\"\ncert_file = \"a.pem\"\n");
+        assert!(e.contains("listener.s.key_file"), "{e}");
+    }
+
+    #[test]
+    fn tcp_refuses_tls_keys_with_their_line() {
+        let e = err("[[listener]]\nname = \"plain\"\nkind = \"tcp\"\nca_file = \"ca.pem\"\n");
+        assert_eq!(e, "l.toml, line 4: `listener.plain.ca_file` only applies to tls and wss listeners, not tcp");
+    }
+
+    #[test]
+    fn client_certs_need_a_ca() {
+        let e = err(
+            "[[listener]]\nname = \"m\"\nkind = \"tls\"\ncert_file = \"c\"\nkey_file = \"k\"\nrequire_client_cert = true\n",
+        );
+        assert!(e.contains("listener.m.ca_file"), "{e}");
+    }
+
+    #[test]
+    fn identity_as_username_needs_client_certs() {
+        let e = err("[[listener]]\nname = \"m\"\nkind = \"tls\"\ncert_file = \"c\"\nkey_file = \"k\"\nca_file = \"a\"\nuse_identity_as_username = true\n");
+        assert!(e.contains("listener.m.use_identity_as_username"), "{e}");
+    }
+
+    #[test]
+    fn ws_path_must_be_absolute() {
+        let e = err("[[listener]]\nname = \"w\"\nkind = \"ws\"\npath = \"mqtt\"\n");
+        assert!(e.contains("listener.w.path"), "{e}");
+    }
+
+    #[test]
+    fn per_listener_packet_size_is_checked() {
+        let e = err("[[listener]]\nname = \"w\"\nmax_packet_size_bytes = 10\n");
+        assert!(e.contains("listener.w.max_packet_size_bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_full_tls_listener_parses() {
+        let c = Config::from_toml_str(
+            "[[listener]]\nname = \"s\"\nkind = \"wss\"\nbind = \"0.0.0.0:8884\"\ncert_file = \"c.pem\"\n\
+             key_file = \"k.pem\"\nca_file = \"ca.pem\"\nrequire_client_cert = true\n\
+             use_identity_as_username = true\npath = \"/ws\"\nmax_packet_size_bytes = 1024\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.listeners[0].path, "/ws");
+        assert_eq!(c.listeners[0].max_packet_size_bytes, Some(1024));
+    }
+}
