@@ -74,14 +74,19 @@ mod tests {
 
     #[test]
     fn tls_needs_a_key() {
-        let e = err("[[listener]]\nname = \"s\"\nkind = \"wss\"\nbind = \"127.0.0.1:0\"\ncert_file = \"a.pem\"\n");
+        let e = err(
+            "[[listener]]\nname = \"s\"\nkind = \"wss\"\nbind = \"127.0.0.1:0\"\ncert_file = \"a.pem\"\n",
+        );
         assert!(e.contains("listener.s.key_file"), "{e}");
     }
 
     #[test]
     fn tcp_refuses_tls_keys_with_their_line() {
         let e = err("[[listener]]\nname = \"plain\"\nkind = \"tcp\"\nca_file = \"ca.pem\"\n");
-        assert_eq!(e, "l.toml, line 4: `listener.plain.ca_file` only applies to tls and wss listeners, not tcp");
+        assert_eq!(
+            e,
+            "l.toml, line 4: `listener.plain.ca_file` only applies to tls and wss listeners, not tcp"
+        );
     }
 
     #[test]

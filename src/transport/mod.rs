@@ -37,7 +37,13 @@ pub struct PeerInfo {
 impl PeerInfo {
     /// Plain information for a connection accepted on `listener`.
     pub fn new(addr: SocketAddr, listener: Arc<str>) -> PeerInfo {
-        PeerInfo { addr, listener, tls_subject: None, max_packet_size_bytes: None, identity_as_username: false }
+        PeerInfo {
+            addr,
+            listener,
+            tls_subject: None,
+            max_packet_size_bytes: None,
+            identity_as_username: false,
+        }
     }
 
     /// The largest packet accepted from this client, fixed header included.

@@ -134,7 +134,8 @@ fn build(f: &Files) -> Result<ServerConfig, TlsError> {
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = if f.require_client_cert { verifier } else { verifier.allow_unauthenticated() };
-            let verifier = verifier.build().map_err(|e| invalid(f, ca, format!("unusable CA bundle: {e}")))?;
+            let verifier =
+                verifier.build().map_err(|e| invalid(f, ca, format!("unusable CA bundle: {e}")))?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),

@@ -65,7 +65,8 @@ where
     let mut refused: Option<WsError> = None;
     let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         if req.uri().path() != path {
-            refused = Some(WsError::WrongPath { got: req.uri().path().to_owned(), expected: path.to_owned() });
+            refused =
+                Some(WsError::WrongPath { got: req.uri().path().to_owned(), expected: path.to_owned() });
             return Err(error_response(StatusCode::NOT_FOUND, "no MQTT endpoint at this path"));
         }
         let offered = req.headers().get_all(header::SEC_WEBSOCKET_PROTOCOL);
@@ -78,12 +79,16 @@ where
             let list: Vec<_> = offered.iter().filter_map(|v| v.to_str().ok()).collect();
             let offered = if list.is_empty() { "none".to_owned() } else { list.join(", ") };
             refused = Some(WsError::WrongSubprotocol { offered });
-            return Err(error_response(StatusCode::BAD_REQUEST, "the `mqtt` WebSocket subprotocol is required"));
+            return Err(error_response(
+                StatusCode::BAD_REQUEST,
+                "the `mqtt` WebSocket subprotocol is required",
+            ));
         }
         resp.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
         Ok(resp)
     };
-    let result = tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config(max_packet))).await;
+    let result =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config(max_packet))).await;
     match (result, refused) {
         (_, Some(why)) => Err(why),
         (Ok(ws), None) => Ok(WsByteStream::new(ws)),
