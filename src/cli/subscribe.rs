@@ -79,20 +79,22 @@ pub async fn run(args: SubArgs) -> Result<(), CliError> {
     let connect = args.conn.connect_packet(&target, "sub")?;
     let (mut client, _) =
         Client::connect(&target, &args.conn.tls(), connect, args.conn.debug, args.conn.timeout()).await?;
-    subscribe(&mut client, &args).await?;
+    let early = subscribe(&mut client, &args).await?;
     let result = match args.wait {
         Some(secs) => {
             let limit = Duration::from_secs(secs);
             let what = format!("waiting for messages (-W {secs})");
-            within(limit, &what, receive(&mut client, &args)).await
+            within(limit, &what, receive(&mut client, &args, early)).await
         }
-        None => receive(&mut client, &args).await,
+        None => receive(&mut client, &args, early).await,
     };
     result?;
     client.disconnect().await
 }
 
-async fn subscribe(client: &mut Client, args: &SubArgs) -> Result<(), CliError> {
+/// Subscribes and waits for SUBACK. Messages of a resumed session may arrive before it: they
+/// are acknowledged and returned, to be printed first.
+async fn subscribe(client: &mut Client, args: &SubArgs) -> Result<Vec<Publish>, CliError> {
     let options = SubscriptionOptions {
         qos: args.qos,
         no_local: args.no_local,
@@ -108,13 +110,16 @@ async fn subscribe(client: &mut Client, args: &SubArgs) -> Result<(), CliError> 
     let sub = Subscribe { packet_id, subscription_identifier: None, user_properties: Vec::new(), filters };
     client.send(&Packet::Subscribe(sub)).await?;
     let limit = client.timeout;
+    let mut early = Vec::new();
     let suback = within(limit, "waiting for SUBACK", async {
         loop {
             match client.recv().await? {
                 Packet::SubAck(s) if s.packet_id == packet_id => return Ok(s),
-                Packet::Publish(_) => {
-                    return Err(CliError::Connection("PUBLISH received before SUBACK".into()));
+                Packet::Publish(p) => {
+                    acknowledge(client, &p).await?;
+                    early.push(p);
                 }
+                Packet::PubRel(r) => client.send(&Packet::PubComp(PubResponse::success(r.packet_id))).await?,
                 other => {
                     return Err(CliError::Connection(format!(
                         "expected SUBACK, the broker sent {}",
@@ -133,24 +138,33 @@ async fn subscribe(client: &mut Client, args: &SubArgs) -> Result<(), CliError> 
             )));
         }
     }
-    Ok(())
+    Ok(early)
 }
 
 /// Receives and prints until -C messages were printed (forever without -C).
-async fn receive(client: &mut Client, args: &SubArgs) -> Result<(), CliError> {
+async fn receive(client: &mut Client, args: &SubArgs, early: Vec<Publish>) -> Result<(), CliError> {
     let mut printed = 0u64;
-    let stdout = std::io::stdout();
+    let mut early = early.into_iter();
     loop {
         if args.count.is_some_and(|c| printed >= c) {
             return Ok(());
         }
-        match client.recv().await? {
+        let packet = match early.next() {
+            Some(p) => Packet::Publish(p),
+            None => {
+                let packet = client.recv().await?;
+                if let Packet::Publish(p) = &packet {
+                    acknowledge(client, p).await?;
+                }
+                packet
+            }
+        };
+        match packet {
             Packet::Publish(p) => {
-                acknowledge(client, &p).await?;
                 if args.retained_only && !p.retain {
                     return Ok(());
                 }
-                let mut out = stdout.lock();
+                let mut out = std::io::stdout().lock();
                 print(&mut out, &p, args)
                     .and_then(|()| out.flush())
                     .map_err(|e| CliError::Connection(format!("cannot write to stdout: {e}")))?;

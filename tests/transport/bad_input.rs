@@ -13,7 +13,11 @@ use crate::procs::{aviary, BrokerProc};
 use crate::walk::{all_listeners_config, subscriber};
 
 fn publish(url: &str, extra: &[&str]) -> Output {
-    aviary().args(["pub", "--url", url, "-t", "bad/x", "-m", "x"]).args(extra).output().expect("aviary pub runs")
+    aviary()
+        .args(["pub", "--url", url, "-t", "bad/x", "-m", "x"])
+        .args(extra)
+        .output()
+        .expect("aviary pub runs")
 }
 
 fn assert_fails(out: &Output, code: i32, needle: &str) {
@@ -28,7 +32,8 @@ async fn ws_upgrade_status(port: u16, path: &str, protocol: Option<&str>) -> u16
     if let Some(p) = protocol {
         req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(p).expect("header"));
     }
-    let tcp = within("tcp connect", tokio::net::TcpStream::connect(("127.0.0.1", port))).await.expect("connect");
+    let tcp =
+        within("tcp connect", tokio::net::TcpStream::connect(("127.0.0.1", port))).await.expect("connect");
     match within("websocket upgrade", tokio_tungstenite::client_async(req, tcp)).await {
         Err(WsError::Http(resp)) => resp.status().as_u16(),
         Ok((_, resp)) => resp.status().as_u16(),

@@ -27,8 +27,11 @@ pub struct Pki {
 /// A fresh directory under cargo's test temp dir.
 pub fn temp_dir(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("transport-{name}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "transport-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
@@ -39,7 +42,8 @@ fn make_ca(cn: &str) -> (Certificate, KeyPair) {
     let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
     p.distinguished_name.push(DnType::CommonName, cn);
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     (p.self_signed(&key).expect("CA"), key)
 }
 
@@ -51,7 +55,8 @@ fn leaf(
     expired: bool,
 ) -> (String, String) {
     let key = KeyPair::generate().expect("key");
-    let mut p = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("params");
+    let mut p =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("params");
     p.distinguished_name.push(DnType::CommonName, cn);
     p.extended_key_usages = vec![usage];
     if expired {
@@ -74,7 +79,8 @@ impl Pki {
         let dir = temp_dir(name);
         let ca = make_ca("Aviary Test CA");
         let other_ca = make_ca("Someone Else's CA");
-        let server = leaf("localhost", &["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth, &ca, false);
+        let server =
+            leaf("localhost", &["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth, &ca, false);
         let client = leaf("alice", &[], ExtendedKeyUsagePurpose::ClientAuth, &ca, false);
         let expired = leaf("mallory", &[], ExtendedKeyUsagePurpose::ClientAuth, &ca, true);
         let rogue = leaf("eve", &[], ExtendedKeyUsagePurpose::ClientAuth, &other_ca, false);
@@ -95,7 +101,8 @@ impl Pki {
     /// A second server certificate from a new CA (for reload tests): (ca, cert, key).
     pub fn other_server(&self) -> (PathBuf, PathBuf, PathBuf) {
         let ca = make_ca("Second Test CA");
-        let server = leaf("localhost", &["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth, &ca, false);
+        let server =
+            leaf("localhost", &["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth, &ca, false);
         (
             write(&self.dir, "ca2.pem", &ca.0.pem()),
             write(&self.dir, "server2.pem", &server.0),

@@ -26,7 +26,7 @@ fn sub(b: &TestBroker, name: &str, args: &[&str]) -> Proc {
 #[test]
 fn payload_sources_and_repeats() {
     let b = TestBroker::start();
-    let s = sub(&b, "sub", &["-t", "src/#", "-v", "-q", "1", "-C", "9", "-W", "20"]);
+    let s = sub(&b, "sub", &["-t", "src/#", "-v", "-q", "1", "-C", "8", "-W", "20"]);
     publish(&b, &["-t", "src/m", "-m", "message"]);
     let file = std::env::temp_dir().join(format!("aviary-pub-{}.txt", std::process::id()));
     std::fs::write(&file, "from a file").expect("write");
@@ -58,13 +58,29 @@ fn json_output_carries_mqtt5_properties_and_retained_messages() {
     publish(
         &b,
         &[
-            "-t", "props/a", "-m", "{\"t\":21}", "-r", "-q", "1",
-            "--user-prop", "unit=celsius", "--user-prop", "room=kitchen",
-            "--content-type", "application/json", "--response-topic", "props/reply",
-            "--correlation-data", "req-1", "--message-expiry", "3600", "--utf8",
+            "-t",
+            "props/a",
+            "-m",
+            "{\"t\":21}",
+            "-r",
+            "-q",
+            "1",
+            "--user-prop",
+            "unit=celsius",
+            "--user-prop",
+            "room=kitchen",
+            "--content-type",
+            "application/json",
+            "--response-topic",
+            "props/reply",
+            "--correlation-data",
+            "req-1",
+            "--message-expiry",
+            "3600",
+            "--utf8",
         ],
     );
-    let s = sub(&b, "json sub", &["-t", "props/#", "-F", "json", "-C", "1", "-W", "10"]);
+    let s = sub(&b, "json sub", &["-t", "props/#", "-q", "1", "-F", "json", "-C", "1", "-W", "10"]);
     let out = s.finish().success();
     let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("one JSON object");
     assert_eq!(v["topic"], "props/a");
@@ -90,7 +106,10 @@ fn json_output_carries_mqtt5_properties_and_retained_messages() {
     let s = sub(&b, "rh2", &["-t", "props/a", "--retain-handling", "2", "--no-local", "-W", "1"]);
     let out = s.finish().code(7);
     assert_eq!(out.stdout, "");
-    assert!(out.stderr.contains("no_local: true, retain_as_published: false, retain_handling: DoNotSend"), "-d shows the options");
+    assert!(
+        out.stderr.contains("no_local: true, retain_as_published: false, retain_handling: DoNotSend"),
+        "-d shows the options"
+    );
     assert!(out.stderr.contains("timed out waiting for messages (-W 1)"), "{}", out.stderr);
 }
 
@@ -98,13 +117,33 @@ fn json_output_carries_mqtt5_properties_and_retained_messages() {
 fn persistent_sessions_and_wills() {
     let b = TestBroker::start();
     // A persistent session keeps the subscription and queues QoS 1 while offline.
-    let first = sub(&b, "persistent", &["-i", "keeper", "--no-clean", "-t", "sess/#", "-q", "1", "-C", "1", "-W", "10", "-v"]);
+    let first = sub(
+        &b,
+        "persistent",
+        &["-i", "keeper", "--no-clean", "-t", "sess/#", "-q", "1", "-C", "1", "-W", "10", "-v"],
+    );
     publish(&b, &["-t", "sess/1", "-m", "online", "-q", "1"]);
     assert_eq!(first.finish().success().stdout, "sess/1 online\n");
     publish(&b, &["-t", "sess/2", "-m", "while away", "-q", "1"]);
     let again = Proc::spawn(
         "resumed",
-        aviary().args(["sub", "--url", &url(&b), "-i", "keeper", "--no-clean", "-t", "sess/#", "-q", "1", "-C", "1", "-W", "10", "-v"]),
+        aviary().args([
+            "sub",
+            "--url",
+            &url(&b),
+            "-i",
+            "keeper",
+            "--no-clean",
+            "-t",
+            "sess/#",
+            "-q",
+            "1",
+            "-C",
+            "1",
+            "-W",
+            "10",
+            "-v",
+        ]),
     );
     assert_eq!(again.finish().success().stdout, "sess/2 while away\n");
 
@@ -113,7 +152,18 @@ fn persistent_sessions_and_wills() {
     let doomed = sub(
         &b,
         "doomed",
-        &["-V", "mqttv311", "-t", "nothing", "--will-topic", "wills/doomed", "--will-message", "gone", "--will-qos", "1"],
+        &[
+            "-V",
+            "mqttv311",
+            "-t",
+            "nothing",
+            "--will-topic",
+            "wills/doomed",
+            "--will-message",
+            "gone",
+            "--will-qos",
+            "1",
+        ],
     );
     drop(doomed); // SIGKILL: no DISCONNECT
     assert_eq!(watcher.finish().success().stdout, "wills/doomed gone\n");
@@ -132,11 +182,19 @@ fn exit_codes_name_the_failure() {
         assert_eq!(out.status.code(), Some(code), "{stderr}");
         assert!(stderr.contains(needle), "expected `{needle}` in {stderr}");
     };
-    check(run(&["pub", "-p", &closed.to_string(), "-h", "127.0.0.1", "-t", "a", "-m", "b"]), 3, "Connection refused");
+    check(
+        run(&["pub", "-p", &closed.to_string(), "-h", "127.0.0.1", "-t", "a", "-m", "b"]),
+        3,
+        "Connection refused",
+    );
     check(run(&["pub", "--url", &url(&b), "-t", "a/#", "-m", "b"]), 2, "bad topic");
     check(run(&["pub", "--url", &url(&b), "-t", "a", "-m", "b", "-q", "3"]), 2, "not a QoS");
     check(run(&["pub", "--url", &url(&b), "-t", "a"]), 2, "required");
-    check(run(&["pub", "--url", &url(&b), "-t", "a", "-m", "b", "-V", "3.1.1", "--user-prop", "k=v"]), 2, "MQTT 5");
+    check(
+        run(&["pub", "--url", &url(&b), "-t", "a", "-m", "b", "-V", "3.1.1", "--user-prop", "k=v"]),
+        2,
+        "MQTT 5",
+    );
     check(run(&["pub", "--url", "http://x", "-t", "a", "-m", "b"]), 2, "bad --url");
     check(run(&["sub", "--url", &url(&b), "-t", "a", "-W", "1"]), 7, "timed out");
     let help = run(&["pub", "--help"]);

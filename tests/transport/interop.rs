@@ -78,9 +78,12 @@ fn mosquitto_clients_work_against_aviary_over_tls() {
         let port = port.to_string();
         let common = ["-h", "localhost", "-p", port.as_str(), "-V", "mqttv5", "-q", "1"];
         let sub = |name: &str| {
+            // stdbuf: line-buffered stdout, so SUBACK shows before the process ends.
+            let _ = tool("mosquitto_sub", "mosquitto-clients");
             Proc::spawn(
                 name,
-                tool("mosquitto_sub", "mosquitto-clients")
+                tool("stdbuf", "coreutils")
+                    .args(["-oL", "mosquitto_sub"])
                     .args(common)
                     .args(&tls)
                     .args(["-t", "tls/#", "-v", "-C", "1", "-W", "10", "-d"]),

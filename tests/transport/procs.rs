@@ -120,7 +120,12 @@ impl Proc {
             match self.child.try_wait() {
                 Ok(Some(status)) => {
                     std::thread::sleep(Duration::from_millis(50));
-                    return Finished { status, stdout: self.stdout(), stderr: self.stderr(), name: self.name.clone() };
+                    return Finished {
+                        status,
+                        stdout: self.stdout(),
+                        stderr: self.stderr(),
+                        name: self.name.clone(),
+                    };
                 }
                 Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
                 _ => panic!("{} did not finish in time\n{}", self.name, self.dump()),
@@ -162,13 +167,27 @@ pub struct Finished {
 impl Finished {
     /// Asserts exit code 0.
     pub fn success(self) -> Finished {
-        assert!(self.status.success(), "{} failed ({})\n--- stdout\n{}--- stderr\n{}", self.name, self.status, self.stdout, self.stderr);
+        assert!(
+            self.status.success(),
+            "{} failed ({})\n--- stdout\n{}--- stderr\n{}",
+            self.name,
+            self.status,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     /// Asserts the exit code.
     pub fn code(self, code: i32) -> Finished {
-        assert_eq!(self.status.code(), Some(code), "{}: exit code\n--- stdout\n{}--- stderr\n{}", self.name, self.stdout, self.stderr);
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "{}: exit code\n--- stdout\n{}--- stderr\n{}",
+            self.name,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 }
@@ -191,7 +210,8 @@ impl BrokerProc {
         for line in self.proc.stderr().lines() {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
             let f = &v["fields"];
-            if f["listener"] == listener && f["message"].as_str().is_some_and(|m| m.starts_with("listening")) {
+            if f["listener"] == listener && f["message"].as_str().is_some_and(|m| m.starts_with("listening"))
+            {
                 let addr = f["addr"].as_str().unwrap_or_default();
                 return addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in the log");
             }

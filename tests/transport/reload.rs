@@ -46,7 +46,10 @@ fn sighup_swaps_certificates_without_dropping_clients() {
     assert_eq!(old_ca.status.code(), Some(4), "the old CA no longer verifies: {old_ca:?}");
     assert!(publish(&ca2).status.success(), "the new certificate is served");
     let out = old_client.finish().success();
-    assert_eq!(out.stdout, "reload/x after reload\n", "the client connected before the reload kept its connection");
+    assert_eq!(
+        out.stdout, "reload/x after reload\n",
+        "the client connected before the reload kept its connection"
+    );
 
     // A broken file: the reload fails, is logged, and the working certificate stays.
     std::fs::write(&cert, "not a certificate").expect("write");

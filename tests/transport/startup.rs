@@ -40,7 +40,8 @@ fn bad_certificate_files_stop_startup_naming_the_file() {
     assert!(e.contains(&other_key) && e.contains("cannot be used with the certificate"), "{e}");
 
     let garbage = pki.dir.join("garbage.pem");
-    std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n").expect("write");
+    std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n")
+        .expect("write");
     let e = start_error(&garbage.display().to_string(), &key, None);
     assert!(e.contains("garbage.pem"), "{e}");
 

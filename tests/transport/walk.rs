@@ -65,7 +65,12 @@ pub fn subscriber(name: &str, url: &str, tls: &[String], args: &[&str]) -> Proc 
 fn tls_args(ca: &Path, client: Option<(&Path, &Path)>) -> Vec<String> {
     let mut v = vec!["--ca-file".to_owned(), ca.display().to_string()];
     if let Some((cert, key)) = client {
-        v.extend(["--cert".to_owned(), cert.display().to_string(), "--key".to_owned(), key.display().to_string()]);
+        v.extend([
+            "--cert".to_owned(),
+            cert.display().to_string(),
+            "--key".to_owned(),
+            key.display().to_string(),
+        ]);
     }
     v
 }
@@ -103,7 +108,13 @@ fn two_subscribers_and_a_publisher_over_every_transport() {
     // -h/-p with a TLS option means mqtts://.
     let port = broker.port("tls").to_string();
     let args = ["-h", "localhost", "-p", port.as_str(), "-t", "x", "-m", "y"];
-    aviary().arg("pub").args(&ca_only).args(args).output().map(|o| assert!(o.status.success())).expect("runs");
+    aviary()
+        .arg("pub")
+        .args(&ca_only)
+        .args(args)
+        .output()
+        .map(|o| assert!(o.status.success()))
+        .expect("runs");
 }
 
 /// With `use_identity_as_username`, the certificate's CN becomes the user name: with
@@ -122,8 +133,16 @@ fn client_certificate_cn_becomes_the_user_name() {
     assert!(String::from_utf8_lossy(&plain.stderr).contains("0x87 (not authorized)"), "{plain:?}");
     let url = format!("mqtts://localhost:{}", broker.port("mtls"));
     let with_cert = tls_args(&pki.ca, Some((&pki.client_cert, &pki.client_key)));
-    let out = aviary().args(["pub", "--url", &url]).args(&with_cert).args(["-t", "a", "-m", "b"]).output().expect("runs");
+    let out = aviary()
+        .args(["pub", "--url", &url])
+        .args(&with_cert)
+        .args(["-t", "a", "-m", "b"])
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(5), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("authentication failed") && stderr.contains("0x86 (bad user name or password)"), "{stderr}");
+    assert!(
+        stderr.contains("authentication failed") && stderr.contains("0x86 (bad user name or password)"),
+        "{stderr}"
+    );
 }

@@ -28,8 +28,13 @@ async fn open(port: u16) -> Ws {
     let mut req = format!("ws://127.0.0.1:{port}/mqtt").into_client_request().expect("request");
     req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
     let tcp = within("tcp connect", TcpStream::connect(("127.0.0.1", port))).await.expect("connect");
-    let (ws, resp) = within("upgrade", tokio_tungstenite::client_async(req, tcp)).await.expect("upgrade accepted");
-    assert_eq!(resp.headers().get("Sec-WebSocket-Protocol").map(|v| v.as_bytes()), Some(&b"mqtt"[..]), "[MQTT-6.0.0-4]");
+    let (ws, resp) =
+        within("upgrade", tokio_tungstenite::client_async(req, tcp)).await.expect("upgrade accepted");
+    assert_eq!(
+        resp.headers().get("Sec-WebSocket-Protocol").map(|v| v.as_bytes()),
+        Some(&b"mqtt"[..]),
+        "[MQTT-6.0.0-4]"
+    );
     ws
 }
 
@@ -70,7 +75,10 @@ async fn packets_span_frames_and_frames_carry_several_packets() {
         packet_id: 1,
         subscription_identifier: None,
         user_properties: vec![],
-        filters: vec![("frames/#".into(), SubscriptionOptions { qos: QoS::AtLeastOnce, ..Default::default() })],
+        filters: vec![(
+            "frames/#".into(),
+            SubscriptionOptions { qos: QoS::AtLeastOnce, ..Default::default() },
+        )],
     });
     let publish = Packet::Publish(Publish {
         dup: false,
@@ -86,7 +94,9 @@ async fn packets_span_frames_and_frames_carry_several_packets() {
     ws.send(Message::Binary(both.freeze())).await.expect("send");
     assert!(matches!(read_packet(&mut ws, &mut buf).await, Some(Packet::SubAck(_))));
     match read_packet(&mut ws, &mut buf).await {
-        Some(Packet::Publish(p)) => assert_eq!((&p.topic[..], &p.payload[..]), ("frames/x", &b"spanning"[..])),
+        Some(Packet::Publish(p)) => {
+            assert_eq!((&p.topic[..], &p.payload[..]), ("frames/x", &b"spanning"[..]))
+        }
         other => panic!("expected the PUBLISH back, got {other:?}"),
     }
 }
