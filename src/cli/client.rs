@@ -39,7 +39,8 @@ impl Decoder for ClientDecoder {
     }
 }
 
-/// What woke the client up.
+/// What woke the client up (short-lived, so the size difference does not matter).
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// A packet arrived.
     Packet(Packet),

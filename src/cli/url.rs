@@ -81,7 +81,7 @@ impl Target {
             },
             None => (None, None),
         };
-        let (host, port) = split_host_port(hostport).map_err(|why| bad(why))?;
+        let (host, port) = split_host_port(hostport).map_err(&bad)?;
         if host.is_empty() {
             return Err(bad("no host"));
         }

@@ -58,6 +58,8 @@ pub fn config(max_packet: u32) -> WebSocketConfig {
 }
 
 /// Accepts a WebSocket upgrade on `path` with the `mqtt` subprotocol.
+// The callback's error type is tungstenite's HTTP response, which is large.
+#[allow(clippy::result_large_err)]
 pub async fn accept<S>(stream: S, path: &str, max_packet: u32) -> Result<WsByteStream<S>, WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
