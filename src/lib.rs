@@ -13,7 +13,9 @@
 //!   batched through an outbox.
 //! - [`router`]: the topic-router actor, one per broker on its own thread: registry of
 //!   sessions, topic tree with shared groups, retained messages, wills and session expiry.
-//! - [`transport`]: listeners that turn accepted sockets into byte streams for sessions.
+//! - [`transport`]: listeners that turn accepted sockets into byte streams for sessions:
+//!   plain TCP, TLS (rustls, reloadable), WebSocket and WebSocket over TLS. The TLS or
+//!   WebSocket handshake runs on the worker that will host the session, under a timeout.
 //! - [`broker`]: starts it all ([`broker::Broker::start`]) and stops it; used by the binary
 //!   and by the integration tests.
 //!
