@@ -17,4 +17,5 @@ mod procs;
 mod reload;
 mod startup;
 mod walk;
+mod web;
 mod ws_frames;
