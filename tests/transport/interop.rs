@@ -104,6 +104,26 @@ fn mosquitto_clients_work_against_aviary_over_tls() {
             assert!(out.stdout.contains("tls/m over tls\n"), "{}: {}", out.name, out.stdout);
         }
     }
+    // TLS 1.2 is accepted as well as 1.3.
+    let port = broker.port("tls").to_string();
+    let out = tool("mosquitto_pub", "mosquitto-clients")
+        .args([
+            "-h",
+            "localhost",
+            "-p",
+            &port,
+            "--cafile",
+            &ca,
+            "--tls-version",
+            "tlsv1.2",
+            "-t",
+            "x",
+            "-m",
+            "y",
+        ])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "TLS 1.2: {out:?}");
     // Without the client certificate the second listener refuses mosquitto_pub.
     let port = broker.port("mtls").to_string();
     let out = tool("mosquitto_pub", "mosquitto-clients")

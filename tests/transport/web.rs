@@ -35,15 +35,29 @@ fn mqtt_js_under_node_talks_to_aviary_clients() {
     let web = web_dir();
     let (broker, ws) = ws_broker("node");
     let plain = format!("mqtt://127.0.0.1:{}", broker.port("plain"));
-    let cli_sub = subscriber("aviary sub", &plain, &[], &["-t", "web/node", "-F", "json", "-C", "1", "-W", "15"]);
-    let mut node = Proc::spawn("node client", tool("node", "nodejs").arg(web.join("node_client.mjs")).arg(&ws));
+    let cli_sub =
+        subscriber("aviary sub", &plain, &[], &["-t", "web/node", "-F", "json", "-C", "1", "-W", "15"]);
+    let mut node =
+        Proc::spawn("node client", tool("node", "nodejs").arg(web.join("node_client.mjs")).arg(&ws));
     node.wait_for(|p| p.stdout().contains("subscribed"), "the node client's SUBACK");
-    let out = aviary().args(["pub", "--url", &ws, "-t", "web/cli", "-m", "from aviary", "-q", "1"]).output().expect("runs");
+    let out = aviary()
+        .args(["pub", "--url", &ws, "-t", "web/cli", "-m", "from aviary", "-q", "1"])
+        .output()
+        .expect("runs");
     assert!(out.status.success(), "{out:?}");
     let node = node.finish().success();
-    assert!(node.stdout.contains(r#"{"topic":"web/cli","payload":"from aviary","user":{}}"#), "{}", node.stdout);
-    assert!(node.stdout.contains(r#""topic":"web/node","payload":"from node","user":{"via":"mqtt.js"}"#), "{}", node.stdout);
-    let got: serde_json::Value = serde_json::from_str(cli_sub.finish().success().stdout.trim()).expect("json");
+    assert!(
+        node.stdout.contains(r#"{"topic":"web/cli","payload":"from aviary","user":{}}"#),
+        "{}",
+        node.stdout
+    );
+    assert!(
+        node.stdout.contains(r#""topic":"web/node","payload":"from node","user":{"via":"mqtt.js"}"#),
+        "{}",
+        node.stdout
+    );
+    let got: serde_json::Value =
+        serde_json::from_str(cli_sub.finish().success().stdout.trim()).expect("json");
     assert_eq!(got["payload"], "from node");
     assert_eq!(got["properties"]["user_properties"], serde_json::json!([["via", "mqtt.js"]]));
 }
@@ -53,8 +67,16 @@ fn a_page_in_headless_chromium_subscribes_and_shows_a_message() {
     let web = web_dir();
     let chromium = ["chromium", "chromium-browser"]
         .into_iter()
-        .find(|c| std::process::Command::new("sh").arg("-c").arg(format!("command -v {c}")).output().is_ok_and(|o| o.status.success()))
-        .unwrap_or_else(|| panic!("chromium is not installed: apt-get install -y chromium (scripts/test does it)"));
+        .find(|c| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {c}"))
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or_else(|| {
+            panic!("chromium is not installed: apt-get install -y chromium (scripts/test does it)")
+        });
     let (broker, ws) = ws_broker("chromium");
     let plain = format!("mqtt://127.0.0.1:{}", broker.port("plain"));
     let out = aviary()
@@ -68,12 +90,22 @@ fn a_page_in_headless_chromium_subscribes_and_shows_a_message() {
     let dom = Proc::spawn(
         "chromium",
         tool(chromium, "chromium")
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+            ])
             .arg(format!("--user-data-dir={}", profile.display()))
             .args(["--virtual-time-budget=8000", "--dump-dom", &page]),
     )
     .finish()
     .success();
-    assert!(dom.stdout.contains(r#"<li class="message">web/browser hello, browser</li>"#), "the page shows the message:\n{}", dom.stdout);
+    assert!(
+        dom.stdout.contains(r#"<li class="message">web/browser hello, browser</li>"#),
+        "the page shows the message:\n{}",
+        dom.stdout
+    );
     assert_eq!(answer.finish().success().stdout, "hello from the browser\n", "the page published its answer");
 }
