@@ -14,6 +14,8 @@
 //! - [`router`]: the topic-router actor, one per broker on its own thread: registry of
 //!   sessions, topic tree with shared groups, retained messages, wills and session expiry.
 //! - [`transport`]: listeners that turn accepted sockets into byte streams for sessions.
+//! - [`bench`]: `aviary bench`, a load generator for any MQTT broker (throughput, latency,
+//!   loss, memory per connection).
 //! - [`broker`]: starts it all ([`broker::Broker::start`]) and stops it; used by the binary
 //!   and by the integration tests.
 //!
@@ -27,6 +29,7 @@
 //! Sessions talk to the router with `do_send` over its ordered mailbox; the router delivers
 //! with `do_send` under a per-session budget, so a slow subscriber never slows anyone else.
 
+pub mod bench;
 pub mod broker;
 pub mod config;
 pub mod message;

@@ -23,10 +23,29 @@ struct Cli {
     /// Print the fully commented default configuration and exit.
     #[arg(long)]
     print_default_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Tools that come with the broker.
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Load generator: throughput, latency, loss and memory per connection of any MQTT broker.
+    Bench(aviary::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Bench(args)) = cli.command {
+        let json = args.json;
+        let report = aviary::bench::run(args)?;
+        if json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!("{}", report.summary_line());
+        }
+        return Ok(());
+    }
     if cli.print_default_config {
         print!("{DEFAULT_CONFIG_TOML}");
         return Ok(());
