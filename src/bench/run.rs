@@ -97,7 +97,7 @@ async fn flow_scenario(args: &BenchArgs) -> Result<Report, BenchError> {
     let plan = plan(args, &run_id);
     let protocol = protocol_of(args);
     let sub_qos = qos(args.sub_qos.unwrap_or(args.qos));
-    let start = Instant::now();
+    let epoch = Instant::now();
     let live = Arc::new(Live::default());
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -109,19 +109,25 @@ async fn flow_scenario(args: &BenchArgs) -> Result<Report, BenchError> {
             .map_err(|source| BenchError::Client { what: id.clone(), source })?;
         w.subscribe(filter, sub_qos).map_err(|source| BenchError::Client { what: id.clone(), source })?;
         w.flush().await.map_err(|source| BenchError::Client { what: id.clone(), source })?;
-        subs.spawn(subscriber(r, w, live.clone(), start, stop_rx.clone()));
+        subs.spawn(subscriber(r, w, live.clone(), epoch, stop_rx.clone()));
     }
     // Let the subscriptions reach the router before the first publish.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let cpu_before = args.pid.and_then(proc_stats::cpu_secs);
-    let deadline = start + Duration::from_secs_f64(args.duration) + Duration::from_millis(300);
-    let mut pubs = JoinSet::new();
-    for (i, topic) in plan.pub_topics.iter().enumerate() {
+    let mut conns = Vec::with_capacity(plan.pub_topics.len());
+    for i in 0..plan.pub_topics.len() {
         let id = format!("bench-{run_id}-p{i}");
-        let (r, w) = client::connect(args.broker, &id, protocol, 60)
+        let conn = client::connect(args.broker, &id, protocol, 60)
             .await
             .map_err(|source| BenchError::Client { what: id.clone(), source })?;
+        conns.push(conn);
+    }
+    // Connection set-up is not part of the measurement.
+    let cpu_before = args.pid.and_then(proc_stats::cpu_secs);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(args.duration);
+    let mut pubs = JoinSet::new();
+    for (i, ((r, w), topic)) in conns.into_iter().zip(&plan.pub_topics).enumerate() {
         let job = PublishJob {
             id: i as u32,
             topic: topic.clone(),
@@ -131,11 +137,12 @@ async fn flow_scenario(args: &BenchArgs) -> Result<Report, BenchError> {
             max: args.max_messages.unwrap_or(u64::MAX),
             inflight: usize::from(args.inflight.max(1)),
             deadline,
-            start,
+            epoch,
         };
         pubs.spawn(publisher(r, w, job, live.clone()));
     }
     let progress = (!args.quiet).then(|| tokio::spawn(progress_lines(live.clone(), start)));
+    let publish_started_ns = start.duration_since(epoch).as_nanos() as u64;
     let mut sent_by = vec![0u64; plan.publishers];
     while let Some(res) = pubs.join_next().await {
         if let Ok(Ok((i, n))) = res {
@@ -165,8 +172,8 @@ async fn flow_scenario(args: &BenchArgs) -> Result<Report, BenchError> {
     if let Some(p) = progress {
         p.abort();
     }
-    let elapsed = Duration::from_nanos(live.last_receive_ns.load(Ordering::Relaxed)).as_secs_f64()
-        - Duration::from_millis(300).as_secs_f64();
+    let last_ns = live.last_receive_ns.load(Ordering::Relaxed).saturating_sub(publish_started_ns);
+    let elapsed = Duration::from_nanos(last_ns).as_secs_f64();
     let mut report = Report {
         scenario: format!("{:?}", args.scenario).to_lowercase(),
         protocol: args.mqtt_version.clone(),
@@ -204,7 +211,8 @@ struct PublishJob {
     max: u64,
     inflight: usize,
     deadline: Instant,
-    start: Instant,
+    /// Time origin shared with the subscribers (send times are relative to it).
+    epoch: Instant,
 }
 
 /// Publishes until the deadline; returns (publisher id, messages published and, for QoS 1/2,
@@ -239,7 +247,7 @@ impl PubState {
     /// Encodes the next message into the write buffer.
     fn push(&mut self, w: &mut Writer, job: &PublishJob) -> Result<(), ClientError> {
         let mut payload = BytesMut::zeroed(job.payload);
-        write_header(&mut payload, job.id, self.seq, job.start.elapsed().as_nanos() as u64);
+        write_header(&mut payload, job.id, self.seq, job.epoch.elapsed().as_nanos() as u64);
         let id = (job.qos != QoS::AtMostOnce).then(|| {
             self.next_id = self.next_id.wrapping_add(1).max(1);
             self.inflight += 1;

@@ -27,14 +27,13 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::FramedRead;
 
 use crate::config::Config;
 use crate::protocol::{self, Disconnect, Packet, Protocol, ReasonCode};
 use crate::router::messages::{Control, Deliver, Detach, PendingWill, SessionClosed};
 use crate::router::Router;
 use crate::transport::PeerInfo;
-use codec::{PacketDecoder, ReadError};
+use codec::{PacketStream, ReadError};
 use inflight::Outbound;
 use outbox::Outbox;
 
@@ -117,7 +116,7 @@ impl Session {
     {
         Session::start_in_arbiter(arbiter, move |ctx| {
             let max_packet = shared.config.mqtt.max_packet_size_bytes;
-            ctx.add_stream(FramedRead::with_capacity(reader, PacketDecoder::new(max_packet), 4096));
+            ctx.add_stream(PacketStream::new(reader, max_packet));
             let addr = ctx.address();
             let out = Outbox::spawn(writer, move |err| addr.do_send(WriterDone(err)));
             let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
