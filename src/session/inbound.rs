@@ -78,6 +78,10 @@ impl Session {
                 "retained PUBLISH while retain is unavailable",
             ); // [MQTT-3.2.2-14]
         }
+        if !p.properties.subscription_identifiers.is_empty() {
+            // [MQTT-3.3.4-6]: only the server sends Subscription Identifiers.
+            return self.violation(ctx, ReasonCode::ProtocolError, "PUBLISH from a client with a Subscription Identifier");
+        }
         if let Err((reason, what)) = self.resolve_topic_alias(&mut p) {
             return self.violation(ctx, reason, what);
         }
