@@ -20,12 +20,19 @@ pub enum ReadError {
 pub struct PacketDecoder {
     protocol: Option<Protocol>,
     max_packet_size: u32,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl PacketDecoder {
     /// A decoder for a new connection.
     pub fn new(max_packet_size: u32) -> Self {
-        PacketDecoder { protocol: None, max_packet_size }
+        PacketDecoder { protocol: None, max_packet_size, metrics: None }
+    }
+
+    /// Counts the bytes it decodes in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 }
 
@@ -34,8 +41,12 @@ impl Decoder for PacketDecoder {
     type Error = ReadError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, ReadError> {
+        let before = src.len();
         let packet =
             protocol::decode_packet(src, self.protocol, self.max_packet_size).map_err(ReadError::Decode)?;
+        if let Some(m) = &self.metrics {
+            m.bytes_received.add((before - src.len()) as u64);
+        }
         if let Some(Packet::Connect(c)) = &packet {
             self.protocol = Some(c.protocol);
         }
