@@ -43,7 +43,7 @@ pub enum BrokerError {
     #[error("broker failed to start")]
     Startup,
     /// The store cannot be opened or read.
-    #[error("persistence store {path}: {source}")]
+    #[error("cannot use the persistence store {path}")]
     Store {
         /// The store file.
         path: std::path::PathBuf,

@@ -50,7 +50,7 @@ pub enum StoreError {
     #[error("the store is in use by another process")]
     Locked,
     /// Reading or writing failed.
-    #[error("store I/O error: {0}")]
+    #[error("store I/O error: {0}; see docs/operations.md, \"Recovering from a damaged store\"")]
     Io(String),
 }
 

@@ -47,6 +47,9 @@ pub struct Rows {
 pub fn open(path: &Path) -> Result<Database, StoreError> {
     let db = Database::create(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked,
+        redb::DatabaseError::Storage(redb::StorageError::Io(io)) if io.kind() == std::io::ErrorKind::InvalidData => {
+            StoreError::Corrupt(io.to_string())
+        }
         redb::DatabaseError::Storage(redb::StorageError::Io(io)) => StoreError::Io(io.to_string()),
         other => StoreError::Corrupt(other.to_string()),
     })?;

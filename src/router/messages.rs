@@ -296,7 +296,7 @@ pub struct RouterStats {
     pub sessions_offline: usize,
     /// Subscriptions in the topic tree.
     pub subscriptions: usize,
-    /// Retained messages.
+    /// Retained messages (the broker's own `$SYS` topics not counted).
     pub retained: usize,
     /// Messages routed.
     pub messages_routed: u64,

@@ -417,7 +417,7 @@ impl RouterState {
             clients_connected,
             sessions_offline: self.clients.len() - clients_connected,
             subscriptions: self.tree.len(),
-            retained: self.retained.len(),
+            retained: self.retained.len() - self.ops.sys_retained,
             queued_messages: self.clients.values().map(|e| e.queued.len()).sum(),
             ..self.stats
         }

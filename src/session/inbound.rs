@@ -132,11 +132,16 @@ impl Session {
         }
     }
 
-    /// A publish over the client's rate or bandwidth: QoS 0 is dropped, MQTT 5 QoS 1/2 is
-    /// refused with the reason code, MQTT 3.x QoS 1/2 closes the connection.
+    /// A publish over the client's rate or bandwidth. QoS 0 is dropped. QoS 1/2 over the
+    /// bandwidth is refused with 0x97 in PUBACK/PUBREC (MQTT 3.x: the connection closes);
+    /// over the message rate the connection closes with DISCONNECT 0x96, the only packet that
+    /// may carry that code.
     fn rate_limited(&mut self, qos: QoS, id: Option<u16>, reason: ReasonCode, ctx: &mut Context<Self>) {
         self.metrics().dropped(crate::metrics::DropReason::RateLimited);
         match id {
+            Some(_) if qos != QoS::AtMostOnce && reason == ReasonCode::MessageRateTooHigh => {
+                self.violation(ctx, reason, "publish rate limit exceeded")
+            }
             Some(id) if qos != QoS::AtMostOnce => self.ack_now(id, qos, reason, ctx),
             _ => {}
         }

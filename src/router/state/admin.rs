@@ -71,6 +71,7 @@ impl RouterState {
                 let mut v: Vec<_> = self
                     .retained
                     .iter()
+                    .filter(|(topic, _)| !topic.starts_with("$SYS/"))
                     .map(|(topic, m)| RetainedView { topic, qos: m.qos as u8, payload_bytes: m.payload.len() })
                     .collect();
                 v.sort_by(|a, b| a.topic.cmp(&b.topic));

@@ -50,6 +50,8 @@ pub(super) struct OpsState {
     sys: SysTopics,
     pub(super) next_msg_id: u64,
     pub(super) next_seq: u64,
+    /// `$SYS` topics in the retained store (not counted against the limit).
+    pub(super) sys_retained: usize,
     /// The message being routed has this id once a persistent target needed it.
     msg_id: Option<u64>,
     targets: Vec<(String, u64, EntryRecord)>,
@@ -69,6 +71,7 @@ impl OpsState {
             sys: SysTopics::default(),
             next_msg_id: 1,
             next_seq: 1,
+            sys_retained: 0,
             msg_id: None,
             targets: Vec::new(),
             deferred: Vec::new(),
@@ -129,15 +132,22 @@ impl RouterState {
     /// True when a retained message for `topic` would exceed `max_retained_messages`.
     pub(super) fn retained_full(&self, topic: &str) -> bool {
         let limit = self.ops.max_retained;
-        limit != 0 && !is_sys(topic) && self.retained.len() >= limit && self.retained.get(topic).is_none()
+        limit != 0
+            && !is_sys(topic)
+            && self.retained.len() - self.ops.sys_retained >= limit
+            && self.retained.get(topic).is_none()
     }
 
     /// Sets or clears a retained message, within the limit; tells the store.
     pub(super) fn retain(&mut self, message: &Arc<Message>) {
         let topic = &message.topic;
         if message.payload.is_empty() {
-            if self.retained.remove(topic).is_some() && !is_sys(topic) {
-                self.ops.send(|| Op::Retain { topic: topic.to_string(), message: None });
+            if self.retained.remove(topic).is_some() {
+                if is_sys(topic) {
+                    self.ops.sys_retained -= 1;
+                } else {
+                    self.ops.send(|| Op::Retain { topic: topic.to_string(), message: None });
+                }
             }
             return;
         }
@@ -146,8 +156,10 @@ impl RouterState {
             self.ops.metrics.dropped(DropReason::RetainedFull);
             return;
         }
-        self.retained.insert(topic, message.clone());
-        if !is_sys(topic) {
+        let replaced = self.retained.insert(topic, message.clone()).is_some();
+        if is_sys(topic) {
+            self.ops.sys_retained += usize::from(!replaced);
+        } else {
             self.ops.send(|| Op::Retain { topic: topic.to_string(), message: Some(message.clone()) });
         }
     }
