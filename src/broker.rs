@@ -92,7 +92,8 @@ impl Broker {
             false => None,
             true => {
                 let addr = config.http.bind;
-                let l = std::net::TcpListener::bind(addr).map_err(|source| BrokerError::HttpBind { addr, source })?;
+                let l = std::net::TcpListener::bind(addr)
+                    .map_err(|source| BrokerError::HttpBind { addr, source })?;
                 Some(l)
             }
         };
@@ -186,7 +187,13 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
             let limit = (l.max_connections > 0).then(|| Arc::new(Semaphore::new(l.max_connections)));
             tracing::info!(listener = %l.name, %addr, "listening (mqtt over tcp)");
             let name: Arc<str> = l.name.into();
-            accept_loops.push(actix_rt::spawn(tcp::accept_loop(listener, name, handles.clone(), shared.clone(), limit)));
+            accept_loops.push(actix_rt::spawn(tcp::accept_loop(
+                listener,
+                name,
+                handles.clone(),
+                shared.clone(),
+                limit,
+            )));
         }
         let _ = ready.send(router.clone());
         let _ = stop.await;

@@ -66,7 +66,8 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-type LevelHandle = tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+type LevelHandle =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
 
 fn init_logging(config: &Config) -> LevelHandle {
     use tracing_subscriber::layer::SubscriberExt as _;

@@ -92,7 +92,8 @@ impl super::Config {
     /// Checks the operations tables: returns the dotted key and the problem.
     pub(super) fn validate_ops(&self) -> Result<(), (String, String)> {
         let bad = |key: &str, problem: &str| Err((key.to_owned(), problem.to_owned()));
-        if self.persistence.mode == PersistenceMode::Periodic && self.persistence.snapshot_interval_secs == 0 {
+        if self.persistence.mode == PersistenceMode::Periodic && self.persistence.snapshot_interval_secs == 0
+        {
             return bad("persistence.snapshot_interval_secs", "must be at least 1 in periodic mode");
         }
         if self.persistence.mode != PersistenceMode::Off && self.persistence.path.as_os_str().is_empty() {

@@ -34,10 +34,10 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// `Err(response)` unless the request carries the right bearer token.
-fn authorize(req: &HttpRequest, state: &HttpState) -> Result<(), HttpResponse> {
+/// The refusal, unless the request carries the right bearer token.
+fn refusal(req: &HttpRequest, state: &HttpState) -> Option<HttpResponse> {
     if state.token.is_empty() {
-        return Err(HttpResponse::Forbidden().json(error("the admin API is disabled: set http.token")));
+        return Some(HttpResponse::Forbidden().json(error("the admin API is disabled: set http.token")));
     }
     let given = req
         .headers()
@@ -46,11 +46,13 @@ fn authorize(req: &HttpRequest, state: &HttpState) -> Result<(), HttpResponse> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if same(given.as_bytes(), state.token.as_bytes()) {
-        Ok(())
+        None
     } else {
-        Err(HttpResponse::Unauthorized()
-            .insert_header(("WWW-Authenticate", "Bearer"))
-            .json(error("missing or wrong bearer token")))
+        Some(
+            HttpResponse::Unauthorized()
+                .insert_header(("WWW-Authenticate", "Bearer"))
+                .json(error("missing or wrong bearer token")),
+        )
     }
 }
 
@@ -64,7 +66,7 @@ fn error(msg: &str) -> ErrorBody {
 }
 
 async fn answer(req: HttpRequest, state: web::Data<HttpState>, ask: AdminRequest) -> HttpResponse {
-    if let Err(denied) = authorize(&req, &state) {
+    if let Some(denied) = refusal(&req, &state) {
         return denied;
     }
     match state.ask(ask).await {
@@ -101,6 +103,10 @@ async fn retained(req: HttpRequest, state: web::Data<HttpState>) -> HttpResponse
     answer(req, state, AdminRequest::Retained).await
 }
 
-async fn delete_retained(req: HttpRequest, state: web::Data<HttpState>, topic: web::Path<String>) -> HttpResponse {
+async fn delete_retained(
+    req: HttpRequest,
+    state: web::Data<HttpState>,
+    topic: web::Path<String>,
+) -> HttpResponse {
     answer(req, state, AdminRequest::DeleteRetained(topic.into_inner().into())).await
 }

@@ -39,9 +39,9 @@ impl HttpState {
 
 async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
     match state.router.send(GetStats).await {
-        Ok(stats) => HttpResponse::Ok()
-            .content_type(render::CONTENT_TYPE)
-            .body(render::render(&state.metrics, &stats)),
+        Ok(stats) => {
+            HttpResponse::Ok().content_type(render::CONTENT_TYPE).body(render::render(&state.metrics, &stats))
+        }
         Err(_) => HttpResponse::ServiceUnavailable().body("router unavailable\n"),
     }
 }
@@ -62,7 +62,10 @@ async fn ready(state: web::Data<HttpState>) -> HttpResponse {
 
 /// Starts serving on `listener` inside the current actix system; returns the handle that
 /// stops it.
-pub fn serve(listener: std::net::TcpListener, state: HttpState) -> std::io::Result<actix_web::dev::ServerHandle> {
+pub fn serve(
+    listener: std::net::TcpListener,
+    state: HttpState,
+) -> std::io::Result<actix_web::dev::ServerHandle> {
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()

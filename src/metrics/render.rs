@@ -42,7 +42,12 @@ pub fn render(m: &Metrics, router: &RouterStats) -> String {
         m.clients_maximum.load(std::sync::atomic::Ordering::Relaxed),
     );
     o.one("aviary_client_connects_total", "counter", "Successful CONNECTs.", m.clients_connects.get());
-    o.one("aviary_sessions_offline", "gauge", "Sessions kept for disconnected clients.", router.sessions_offline);
+    o.one(
+        "aviary_sessions_offline",
+        "gauge",
+        "Sessions kept for disconnected clients.",
+        router.sessions_offline,
+    );
     o.one("aviary_subscriptions", "gauge", "Subscriptions in the topic tree.", router.subscriptions);
     o.one("aviary_retained_messages", "gauge", "Retained messages.", router.retained);
     o.one(
@@ -51,7 +56,12 @@ pub fn render(m: &Metrics, router: &RouterStats) -> String {
         "Messages queued for disconnected persistent sessions.",
         router.queued_messages,
     );
-    o.one("aviary_messages_routed_total", "counter", "Messages routed by the router.", router.messages_routed);
+    o.one(
+        "aviary_messages_routed_total",
+        "counter",
+        "Messages routed by the router.",
+        router.messages_routed,
+    );
     o.head("aviary_messages_received_total", "counter", "PUBLISH packets received from clients, by QoS.");
     for (q, c) in m.messages_received.iter().enumerate() {
         o.labeled("aviary_messages_received_total", "qos", &q.to_string(), c.get());
@@ -79,7 +89,12 @@ pub fn render(m: &Metrics, router: &RouterStats) -> String {
     o.labeled("aviary_auth_total", "result", "success", m.auth_success.get());
     o.labeled("aviary_auth_total", "result", "failure", m.auth_failure.get());
     o.one("aviary_persistence_commits_total", "counter", "Store commits.", m.persist_commits.get());
-    o.one("aviary_persistence_failures_total", "counter", "Store commits that failed.", m.persist_failures.get());
+    o.one(
+        "aviary_persistence_failures_total",
+        "counter",
+        "Store commits that failed.",
+        m.persist_failures.get(),
+    );
     o.one("aviary_persistence_writes_total", "counter", "Changes written to the store.", m.persist_ops.get());
     o.one(
         "aviary_persistence_healthy",

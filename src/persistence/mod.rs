@@ -155,6 +155,8 @@ pub enum Op {
     },
 }
 
+// Ops travel once through the channel, by value; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Cmd {
     Op(Op, Option<Done>),
     Flush(Done),

@@ -188,7 +188,14 @@ mod tests {
     }
 
     fn entry(msg_id: u64) -> EntryRecord {
-        EntryRecord { msg_id, qos: 2, retain: false, subscription_ids: vec![], packet_id: None, released: false }
+        EntryRecord {
+            msg_id,
+            qos: 2,
+            retain: false,
+            subscription_ids: vec![],
+            packet_id: None,
+            released: false,
+        }
     }
 
     #[test]
@@ -209,7 +216,12 @@ mod tests {
     #[test]
     fn assign_and_release_rewrite_the_entry() {
         let mut m = Model::default();
-        m.apply(Op::Routed { msg_id: 1, message: message(), targets: vec![("a".into(), 5, entry(1))], incoming: None });
+        m.apply(Op::Routed {
+            msg_id: 1,
+            message: message(),
+            targets: vec![("a".into(), 5, entry(1))],
+            incoming: None,
+        });
         m.apply(Op::Assign { client: "a".into(), seq: 5, packet_id: 42 });
         m.apply(Op::Release { client: "a".into(), seq: 5 });
         let e = &m.entries[&("a".to_owned(), 5)];
@@ -226,10 +238,11 @@ mod tests {
             targets: vec![("a".into(), 5, entry(1))],
             incoming: Some(("a".into(), 9)),
         });
-        let rec = super::super::records::SubRecord::new(None, "x", &crate::router::state::SubEntry {
-            options: Default::default(),
-            subscription_id: None,
-        });
+        let rec = super::super::records::SubRecord::new(
+            None,
+            "x",
+            &crate::router::state::SubEntry { options: Default::default(), subscription_id: None },
+        );
         m.apply(Op::Subscribe { client: "a".into(), filter: "x".into(), record: rec });
         m.pending.clear();
         m.apply(Op::SessionEnd { client: "a".into() });

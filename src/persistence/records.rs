@@ -70,7 +70,11 @@ impl MessageRecord {
                 content_type: self.content_type.map(Into::into),
                 response_topic: self.response_topic.map(Into::into),
                 correlation_data: self.correlation_data.map(Bytes::from),
-                user_properties: self.user_properties.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+                user_properties: self
+                    .user_properties
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
             },
             received_at: now.checked_sub(age).unwrap_or(now),
         })

@@ -71,21 +71,29 @@ pub fn recover(rows: Rows) -> Result<(Recovered, Model), StoreError> {
     let mut sessions: BTreeMap<String, RecoveredSession> = BTreeMap::new();
     for (client, bytes) in rows.sessions {
         let rec: SessionRecord = decode(&bytes, "session")?;
-        sessions.insert(client.clone(), RecoveredSession {
-            client,
-            expiry_secs: rec.expiry_secs,
-            disconnected_unix_ms: rec.disconnected_unix_ms,
-            subscriptions: Vec::new(),
-            inflight: Vec::new(),
-            queue: VecDeque::new(),
-            incoming_qos2: Vec::new(),
-        });
+        sessions.insert(
+            client.clone(),
+            RecoveredSession {
+                client,
+                expiry_secs: rec.expiry_secs,
+                disconnected_unix_ms: rec.disconnected_unix_ms,
+                subscriptions: Vec::new(),
+                inflight: Vec::new(),
+                queue: VecDeque::new(),
+                incoming_qos2: Vec::new(),
+            },
+        );
     }
     for ((client, filter), bytes) in rows.subs {
         let rec: SubRecord = decode(&bytes, "subscription")?;
         match sessions.get_mut(&client) {
             Some(s) => {
-                s.subscriptions.push((filter.clone(), rec.group.clone(), rec.topic_filter.clone(), rec.entry()));
+                s.subscriptions.push((
+                    filter.clone(),
+                    rec.group.clone(),
+                    rec.topic_filter.clone(),
+                    rec.entry(),
+                ));
                 model.subs.insert((client, filter));
             }
             None => {
@@ -142,7 +150,8 @@ pub fn recover(rows: Rows) -> Result<(Recovered, Model), StoreError> {
     }
     for (client, bytes) in rows.wills {
         let rec: WillRecord = decode(&bytes, "will")?;
-        out.wills.push((client, PendingWill { message: rec.message.into_message(), delay_secs: rec.delay_secs }));
+        out.wills
+            .push((client, PendingWill { message: rec.message.into_message(), delay_secs: rec.delay_secs }));
     }
     out.sessions = sessions.into_values().collect();
     Ok((out, model))

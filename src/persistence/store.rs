@@ -47,7 +47,9 @@ pub struct Rows {
 pub fn open(path: &Path) -> Result<Database, StoreError> {
     let db = Database::create(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked,
-        redb::DatabaseError::Storage(redb::StorageError::Io(io)) if io.kind() == std::io::ErrorKind::InvalidData => {
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::InvalidData =>
+        {
             StoreError::Corrupt(io.to_string())
         }
         redb::DatabaseError::Storage(redb::StorageError::Io(io)) => StoreError::Io(io.to_string()),
@@ -56,7 +58,8 @@ pub fn open(path: &Path) -> Result<Database, StoreError> {
     let txn = db.begin_write().map_err(storage)?;
     {
         let mut meta = txn.open_table(META).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let version = meta.get("format_version").map_err(|e| StoreError::Corrupt(e.to_string()))?.map(|v| v.value());
+        let version =
+            meta.get("format_version").map_err(|e| StoreError::Corrupt(e.to_string()))?.map(|v| v.value());
         match version {
             None => {
                 meta.insert("format_version", FORMAT_VERSION).map_err(storage)?;

@@ -132,7 +132,9 @@ impl RouterState {
                 if let Some(old) = old {
                     self.drop_subscriptions(&req.client_id, &old);
                     if old.persistent() {
-                        self.ops.send(|| crate::persistence::Op::SessionEnd { client: req.client_id.to_string() });
+                        self.ops.send(|| crate::persistence::Op::SessionEnd {
+                            client: req.client_id.to_string(),
+                        });
                     }
                 }
                 // The old session ended: its delayed will goes out now [MQTT-3.1.3-9 only
@@ -274,7 +276,9 @@ impl RouterState {
             let value = SubEntry { options: f.options, subscription_id: f.subscription_id };
             let previous =
                 self.tree.subscribe(&f.topic_filter, f.share_group.as_deref(), msg.client_id.clone(), value);
-            entry.subscriptions.insert(f.filter.clone(), (f.share_group.clone(), f.topic_filter.clone(), value));
+            entry
+                .subscriptions
+                .insert(f.filter.clone(), (f.share_group.clone(), f.topic_filter.clone(), value));
             stored_filters.push(f.filter);
             let wanted = match f.options.retain_handling {
                 RetainHandling::SendAtSubscribe => true,

@@ -90,7 +90,8 @@ impl Session {
         let format_ok =
             p.properties.payload_format_indicator != Some(1) || std::str::from_utf8(&p.payload).is_ok();
         self.metrics().received(p.qos);
-        let resent_qos2 = p.qos == QoS::ExactlyOnce && p.packet_id.is_some_and(|id| self.incoming_qos2.contains(&id));
+        let resent_qos2 =
+            p.qos == QoS::ExactlyOnce && p.packet_id.is_some_and(|id| self.incoming_qos2.contains(&id));
         if !resent_qos2 {
             if let Some(reason) = self.over_rate(p.payload.len()) {
                 return self.rate_limited(p.qos, p.packet_id, reason, ctx);
@@ -119,7 +120,11 @@ impl Session {
                 }
                 if self.incoming_qos2.len() >= usize::from(mqtt.receive_maximum) {
                     self.metrics().limit_hit(crate::metrics::Limit::ReceiveMaximum);
-                    return self.violation(ctx, ReasonCode::ReceiveMaximumExceeded, "Receive Maximum exceeded");
+                    return self.violation(
+                        ctx,
+                        ReasonCode::ReceiveMaximumExceeded,
+                        "Receive Maximum exceeded",
+                    );
                     // [MQTT-3.3.4-9]
                 }
                 if !format_ok {

@@ -173,7 +173,8 @@ impl Session {
 
     fn flush_acks(&mut self, ctx: &mut Context<Self>) {
         while self.ops.acks.front().is_some_and(|a| a.reason.is_some()) {
-            let Some(PendingAck { packet_id, qos, reason: Some(reason), .. }) = self.ops.acks.pop_front() else {
+            let Some(PendingAck { packet_id, qos, reason: Some(reason), .. }) = self.ops.acks.pop_front()
+            else {
                 break;
             };
             if reason.is_error() {

@@ -5,9 +5,9 @@ use std::time::Duration;
 use aviary::protocol::{Packet, Protocol, QoS, ReasonCode};
 use serde_json::Value;
 
+use crate::broker_with_http;
 use crate::common::V4;
 use crate::util::{http, Wire};
-use crate::broker_with_http;
 
 #[tokio::test]
 async fn admin_api_needs_the_bearer_token() {
@@ -44,7 +44,8 @@ async fn admin_endpoints_list_inspect_kick_and_delete() {
 
     let (s, body) = http("GET", format!("{url}/api/v1/clients"), t).await;
     assert_eq!(s, 200);
-    let ids: Vec<_> = json(&body).as_array().unwrap().iter().map(|c| c["client_id"].as_str().unwrap().to_owned()).collect();
+    let ids: Vec<_> =
+        json(&body).as_array().unwrap().iter().map(|c| c["client_id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids, vec!["c1", "p1"]);
     let (_, body) = http("GET", format!("{url}/api/v1/sessions"), t).await;
     assert_eq!(json(&body).as_array().unwrap().len(), 2);

@@ -5,9 +5,9 @@ use std::time::Duration;
 use prometheus_parse::{Scrape, Value};
 use rumqttc::QoS;
 
+use crate::broker_with_http;
 use crate::common::{V4, V5};
 use crate::util::http;
-use crate::broker_with_http;
 
 fn scrape(body: &str) -> Scrape {
     Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("valid Prometheus text")

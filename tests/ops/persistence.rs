@@ -15,7 +15,10 @@ use aviary::{Broker, BrokerHandle};
 use crate::util::{free_port, run_to_exit, store_path, temp_dir, BrokerProcess, Event, Wire};
 
 fn start(path: &std::path::Path, mode: &str) -> (BrokerHandle, SocketAddr) {
-    let toml = format!("[persistence]\nmode = \"{mode}\"\npath = \"{}\"\nsnapshot_interval_secs = 3600\n", path.display());
+    let toml = format!(
+        "[persistence]\nmode = \"{mode}\"\npath = \"{}\"\nsnapshot_interval_secs = 3600\n",
+        path.display()
+    );
     let mut config = Config::from_toml_str(&toml, "t").unwrap();
     config.listeners[0].bind = "127.0.0.1:0".parse().unwrap();
     let h = Broker::start(config).expect("broker starts");
@@ -95,7 +98,15 @@ struct Ledger {
 
 /// A persistent subscriber that survives broker restarts, receiving like a real QoS 2
 /// receiver: a PUBLISH whose packet id awaits PUBREL is not delivered again (method B).
-async fn subscriber(addr: SocketAddr, id: &'static str, topic: &'static str, qos: QoS, ledger: Arc<Mutex<Ledger>>, stop: Arc<AtomicBool>, ready: tokio::sync::mpsc::UnboundedSender<()>) {
+async fn subscriber(
+    addr: SocketAddr,
+    id: &'static str,
+    topic: &'static str,
+    qos: QoS,
+    ledger: Arc<Mutex<Ledger>>,
+    stop: Arc<AtomicBool>,
+    ready: tokio::sync::mpsc::UnboundedSender<()>,
+) {
     let mut awaiting_pubrel: HashSet<u16> = HashSet::new();
     let mut first = true;
     while !stop.load(Ordering::Relaxed) {
@@ -169,14 +180,18 @@ async fn publisher(addr: SocketAddr, topic: &'static str, qos: QoS, ledger: Arc<
 async fn kill_9_under_qos1_and_qos2_load_loses_no_acknowledged_message() {
     let dir = temp_dir();
     let port = free_port();
-    let toml = format!("[persistence]\nmode = \"durable\"\npath = \"{}\"\n", store_path(dir.path()).display());
+    let toml =
+        format!("[persistence]\nmode = \"durable\"\npath = \"{}\"\n", store_path(dir.path()).display());
     let broker = BrokerProcess::start(dir.path(), port, &toml);
     let addr = broker.addr;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, mut ready) = tokio::sync::mpsc::unbounded_channel();
-    let subs = [("sub-q1", "load/1", QoS::AtLeastOnce), ("sub-q2", "load/2", QoS::ExactlyOnce)]
-        .map(|(id, topic, qos)| tokio::spawn(subscriber(addr, id, topic, qos, ledger.clone(), stop.clone(), ready_tx.clone())));
+    let subs = [("sub-q1", "load/1", QoS::AtLeastOnce), ("sub-q2", "load/2", QoS::ExactlyOnce)].map(
+        |(id, topic, qos)| {
+            tokio::spawn(subscriber(addr, id, topic, qos, ledger.clone(), stop.clone(), ready_tx.clone()))
+        },
+    );
     for _ in 0..2 {
         crate::common::within("subscribers ready", ready.recv()).await;
     }
@@ -199,12 +214,18 @@ async fn kill_9_under_qos1_and_qos2_load_loses_no_acknowledged_message() {
         crate::common::within("publishers stop", p).await.unwrap();
     }
     let acked = std::mem::take(&mut ledger.lock().unwrap().acked);
-    assert!(acked["load/1"].len() >= 100 && acked["load/2"].len() >= 100, "load ran: {} / {}", acked["load/1"].len(), acked["load/2"].len());
+    assert!(
+        acked["load/1"].len() >= 100 && acked["load/2"].len() >= 100,
+        "load ran: {} / {}",
+        acked["load/1"].len(),
+        acked["load/2"].len()
+    );
 
     let _restarted = BrokerProcess::start(dir.path(), port, &toml);
     let deadline = Instant::now() + Duration::from_secs(30);
     let missing = |ledger: &Ledger, sub: &str, topic: &str| -> Vec<u32> {
-        let got: HashSet<u32> = ledger.received.get(sub).map(|v| v.iter().copied().collect()).unwrap_or_default();
+        let got: HashSet<u32> =
+            ledger.received.get(sub).map(|v| v.iter().copied().collect()).unwrap_or_default();
         let mut m: Vec<u32> = acked[topic].difference(&got).copied().collect();
         m.sort_unstable();
         m

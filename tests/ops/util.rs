@@ -59,9 +59,7 @@ impl BrokerProcess {
     /// binary; returns once it accepts connections.
     pub fn start(dir: &Path, port: u16, toml: &str) -> BrokerProcess {
         let config = dir.join("aviary.toml");
-        let text = format!(
-            "[[listener]]\nname = \"test\"\nbind = \"127.0.0.1:{port}\"\n\n{toml}\n"
-        );
+        let text = format!("[[listener]]\nname = \"test\"\nbind = \"127.0.0.1:{port}\"\n\n{toml}\n");
         std::fs::write(&config, text).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_aviary"))
             .arg("--config")
@@ -151,6 +149,7 @@ pub fn store_path(dir: &Path) -> PathBuf {
 }
 
 /// What [`Wire::next`] saw.
+#[allow(clippy::large_enum_variant)] // test helper, one value at a time
 #[derive(Debug)]
 pub enum Event {
     /// A packet.
@@ -170,8 +169,15 @@ pub struct Wire {
 
 impl Wire {
     /// Connects and completes CONNECT/CONNACK; `None` if the broker is not there.
-    pub async fn connect(addr: SocketAddr, protocol: Protocol, id: &str, clean: bool, expiry: u32) -> Option<(Wire, protocol::ConnAck)> {
-        let stream = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await.ok()?.ok()?;
+    pub async fn connect(
+        addr: SocketAddr,
+        protocol: Protocol,
+        id: &str,
+        clean: bool,
+        expiry: u32,
+    ) -> Option<(Wire, protocol::ConnAck)> {
+        let stream =
+            tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await.ok()?.ok()?;
         let mut w = Wire { stream, buf: BytesMut::new(), protocol };
         let mut c = crate::common::connect_packet(protocol, id);
         c.clean_start = clean;
@@ -188,7 +194,8 @@ impl Wire {
     /// Sends a packet.
     pub async fn send(&mut self, p: &Packet) -> std::io::Result<()> {
         let mut out = BytesMut::new();
-        protocol::encode_packet(p, self.protocol, &mut out).map_err(|e| std::io::Error::other(e.to_string()))?;
+        protocol::encode_packet(p, self.protocol, &mut out)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         self.stream.write_all(&out).await
     }
 
@@ -237,7 +244,14 @@ impl Wire {
     }
 
     /// Publishes (QoS 0 or with `packet_id`).
-    pub async fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, packet_id: Option<u16>, retain: bool) -> std::io::Result<()> {
+    pub async fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        packet_id: Option<u16>,
+        retain: bool,
+    ) -> std::io::Result<()> {
         let p = protocol::Publish {
             dup: false,
             qos,
@@ -253,8 +267,12 @@ impl Wire {
     /// Answers PUBREL with PUBCOMP and PUBLISH with PUBACK/PUBREC.
     pub async fn ack(&mut self, p: &Packet) {
         let r = match p {
-            Packet::Publish(p) if p.qos == QoS::AtLeastOnce => Packet::PubAck(PubResponse::success(p.packet_id.unwrap())),
-            Packet::Publish(p) if p.qos == QoS::ExactlyOnce => Packet::PubRec(PubResponse::success(p.packet_id.unwrap())),
+            Packet::Publish(p) if p.qos == QoS::AtLeastOnce => {
+                Packet::PubAck(PubResponse::success(p.packet_id.unwrap()))
+            }
+            Packet::Publish(p) if p.qos == QoS::ExactlyOnce => {
+                Packet::PubRec(PubResponse::success(p.packet_id.unwrap()))
+            }
             Packet::PubRel(r) => Packet::PubComp(PubResponse::success(r.packet_id)),
             _ => return,
         };

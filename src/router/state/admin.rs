@@ -72,7 +72,11 @@ impl RouterState {
                     .retained
                     .iter()
                     .filter(|(topic, _)| !topic.starts_with("$SYS/"))
-                    .map(|(topic, m)| RetainedView { topic, qos: m.qos as u8, payload_bytes: m.payload.len() })
+                    .map(|(topic, m)| RetainedView {
+                        topic,
+                        qos: m.qos as u8,
+                        payload_bytes: m.payload.len(),
+                    })
                     .collect();
                 v.sort_by(|a, b| a.topic.cmp(&b.topic));
                 AdminReply::Retained(v)

@@ -108,11 +108,8 @@ impl RouterState {
             Some(s) => s.durable(),
             None => false,
         };
-        let publisher_persistent = message
-            .publisher
-            .as_ref()
-            .and_then(|p| self.clients.get(p))
-            .is_some_and(|e| e.persistent());
+        let publisher_persistent =
+            message.publisher.as_ref().and_then(|p| self.clients.get(p)).is_some_and(|e| e.persistent());
         if let (Some(id), true, Some(p)) = (incoming_qos2, publisher_persistent, &message.publisher) {
             self.ops.incoming = Some((p.to_string(), id));
         }
@@ -168,7 +165,11 @@ impl RouterState {
     pub(super) fn store_delivery(&mut self, client_id: &ByteString, delivery: &mut Delivery) {
         let persistent = self.clients.get(client_id).is_some_and(|e| e.persistent());
         let ops = &mut self.ops;
-        if ops.store.is_none() || !persistent || delivery.qos == QoS::AtMostOnce || is_sys(&delivery.message.topic) {
+        if ops.store.is_none()
+            || !persistent
+            || delivery.qos == QoS::AtMostOnce
+            || is_sys(&delivery.message.topic)
+        {
             return;
         }
         let msg_id = *ops.msg_id.get_or_insert_with(|| {
@@ -178,14 +179,18 @@ impl RouterState {
         let seq = ops.next_seq;
         ops.next_seq += 1;
         delivery.store_seq = Some(seq);
-        ops.targets.push((client_id.to_string(), seq, EntryRecord {
-            msg_id,
-            qos: delivery.qos as u8,
-            retain: delivery.retain,
-            subscription_ids: delivery.subscription_ids.to_vec(),
-            packet_id: None,
-            released: false,
-        }));
+        ops.targets.push((
+            client_id.to_string(),
+            seq,
+            EntryRecord {
+                msg_id,
+                qos: delivery.qos as u8,
+                retain: delivery.retain,
+                subscription_ids: delivery.subscription_ids.to_vec(),
+                packet_id: None,
+                released: false,
+            },
+        ));
     }
 
     /// Sends a delivery to an online session now, or after the store op of this publish.
@@ -207,7 +212,8 @@ impl RouterState {
         let done = ops.done.take();
         if let Some(store) = &ops.store {
             if !targets.is_empty() || done.is_some() {
-                let op = Op::Routed { msg_id: msg_id.unwrap_or(0), message: message.clone(), targets, incoming };
+                let op =
+                    Op::Routed { msg_id: msg_id.unwrap_or(0), message: message.clone(), targets, incoming };
                 match done {
                     Some(done) => store.send_then(op, done),
                     None => store.send(op),

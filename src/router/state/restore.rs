@@ -37,7 +37,11 @@ impl RouterState {
                 continue;
             }
             if s.disconnected_unix_ms.is_none() {
-                self.ops.send(|| Op::SessionDown { client: s.client.clone(), expiry_secs: s.expiry_secs, at_unix_ms: now_ms });
+                self.ops.send(|| Op::SessionDown {
+                    client: s.client.clone(),
+                    expiry_secs: s.expiry_secs,
+                    at_unix_ms: now_ms,
+                });
             }
             let generation = self.generation();
             let mut entry = ClientEntry {
