@@ -162,17 +162,7 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
                 store: store.clone(),
                 token: config.http.token.as_str().into(),
             };
-            let addr = l.local_addr().ok();
-            match crate::http::serve(l, state) {
-                Ok(h) => {
-                    tracing::info!(addr = ?addr, "listening (http: /metrics, /health, /ready, /api/v1)");
-                    Some(h)
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot start the http listener");
-                    None
-                }
-            }
+            crate::http::start(l, state)
         });
         let mut accept_loops = Vec::new();
         for (l, std_listener, addr) in bound {

@@ -60,6 +60,21 @@ async fn ready(state: web::Data<HttpState>) -> HttpResponse {
     }
 }
 
+/// Starts serving on `listener` (logging the outcome); `None` if it could not start.
+pub fn start(listener: std::net::TcpListener, state: HttpState) -> Option<actix_web::dev::ServerHandle> {
+    let addr = listener.local_addr().ok();
+    match serve(listener, state) {
+        Ok(h) => {
+            tracing::info!(addr = ?addr, "listening (http: /metrics, /health, /ready, /api/v1)");
+            Some(h)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the http listener");
+            None
+        }
+    }
+}
+
 /// Starts serving on `listener` inside the current actix system; returns the handle that
 /// stops it.
 pub fn serve(

@@ -207,6 +207,7 @@ async fn kill_9_under_qos1_and_qos2_load_loses_no_acknowledged_message() {
             break;
         }
     }
+    let load_secs = t0.elapsed().as_secs_f64();
     let mut broker = broker;
     broker.child.kill().unwrap(); // SIGKILL
     broker.child.wait().unwrap();
@@ -251,7 +252,7 @@ async fn kill_9_under_qos1_and_qos2_load_loses_no_acknowledged_message() {
     let dups: Vec<u32> = l.received["sub-q2"].iter().copied().filter(|s| !seen.insert(*s)).collect();
     assert_eq!(dups, Vec::<u32>::new(), "QoS 2 messages delivered twice");
     eprintln!(
-        "kill -9: {} QoS 1 and {} QoS 2 acknowledged before the kill; all delivered, QoS 2 once each",
+        "kill -9: {} QoS 1 and {} QoS 2 acknowledged in {load_secs:.2} s before the kill; all delivered, QoS 2 once each",
         acked["load/1"].len(),
         acked["load/2"].len()
     );
