@@ -197,13 +197,13 @@ async fn kill_9_under_qos1_and_qos2_load_loses_no_acknowledged_message() {
     }
     let pubs = [("load/1", QoS::AtLeastOnce), ("load/2", QoS::ExactlyOnce)]
         .map(|(topic, qos)| tokio::spawn(publisher(addr, topic, qos, ledger.clone())));
-    // Load until each publisher has a few hundred acknowledged messages, then kill -9.
+    // Load until each publisher has 1,500 acknowledged messages, then kill -9.
     let t0 = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let l = ledger.lock().unwrap();
         let n = |t| l.acked.get(t).map_or(0, HashSet::len);
-        if (n("load/1") >= 300 && n("load/2") >= 300) || t0.elapsed() > Duration::from_secs(20) {
+        if (n("load/1") >= 1500 && n("load/2") >= 1500) || t0.elapsed() > Duration::from_secs(20) {
             break;
         }
     }
