@@ -98,6 +98,10 @@ struct Ledger {
 
 /// A persistent subscriber that survives broker restarts, receiving like a real QoS 2
 /// receiver: a PUBLISH whose packet id awaits PUBREL is not delivered again (method B).
+///
+/// With `away` set, it disconnects right after subscribing and stays away until `away` is
+/// cleared, so everything published meanwhile waits in its persistent session.
+#[allow(clippy::too_many_arguments)]
 async fn subscriber(
     addr: SocketAddr,
     id: &'static str,
@@ -106,6 +110,7 @@ async fn subscriber(
     ledger: Arc<Mutex<Ledger>>,
     stop: Arc<AtomicBool>,
     ready: tokio::sync::mpsc::UnboundedSender<()>,
+    away: Option<Arc<AtomicBool>>,
 ) {
     let mut awaiting_pubrel: HashSet<u16> = HashSet::new();
     let mut first = true;
@@ -118,6 +123,13 @@ async fn subscriber(
             w.subscribe(topic, qos).await;
             first = false;
             let _ = ready.send(());
+            if let Some(away) = &away {
+                drop(w);
+                while away.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                continue;
+            }
         }
         loop {
             match w.next(Duration::from_millis(100)).await {
@@ -180,19 +192,28 @@ async fn publisher(addr: SocketAddr, topic: &'static str, qos: QoS, ledger: Arc<
 async fn kill_9_under_qos1_and_qos2_load_loses_no_acknowledged_message() {
     let dir = temp_dir();
     let port = free_port();
-    let toml =
-        format!("[persistence]\nmode = \"durable\"\npath = \"{}\"\n", store_path(dir.path()).display());
+    let toml = format!(
+        "[mqtt]\nmax_queued_messages = 0\n[persistence]\nmode = \"durable\"\npath = \"{}\"\n",
+        store_path(dir.path()).display()
+    );
     let broker = BrokerProcess::start(dir.path(), port, &toml);
     let addr = broker.addr;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, mut ready) = tokio::sync::mpsc::unbounded_channel();
-    let subs = [("sub-q1", "load/1", QoS::AtLeastOnce), ("sub-q2", "load/2", QoS::ExactlyOnce)].map(
-        |(id, topic, qos)| {
-            tokio::spawn(subscriber(addr, id, topic, qos, ledger.clone(), stop.clone(), ready_tx.clone()))
-        },
-    );
-    for _ in 0..2 {
+    // Per QoS: one subscriber online during the load (in-flight state at the kill) and one
+    // away (everything waits in its stored session).
+    let away = Arc::new(AtomicBool::new(true));
+    let subs = [
+        ("sub-q1", "load/1", QoS::AtLeastOnce, None),
+        ("sub-q2", "load/2", QoS::ExactlyOnce, None),
+        ("away-q1", "load/1", QoS::AtLeastOnce, Some(away.clone())),
+        ("away-q2", "load/2", QoS::ExactlyOnce, Some(away.clone())),
+    ]
+    .map(|(id, topic, qos, a)| {
+        tokio::spawn(subscriber(addr, id, topic, qos, ledger.clone(), stop.clone(), ready_tx.clone(), a))
+    });
+    for _ in 0..4 {
         crate::common::within("subscribers ready", ready.recv()).await;
     }
     let pubs = [("load/1", QoS::AtLeastOnce), ("load/2", QoS::ExactlyOnce)]
@@ -223,6 +244,7 @@ async fn kill_9_under_qos1_and_qos2_load_loses_no_acknowledged_message() {
     );
 
     let _restarted = BrokerProcess::start(dir.path(), port, &toml);
+    away.store(false, Ordering::Relaxed);
     let deadline = Instant::now() + Duration::from_secs(30);
     let missing = |ledger: &Ledger, sub: &str, topic: &str| -> Vec<u32> {
         let got: HashSet<u32> =
@@ -234,7 +256,9 @@ async fn kill_9_under_qos1_and_qos2_load_loses_no_acknowledged_message() {
     loop {
         let done = {
             let l = ledger.lock().unwrap();
-            missing(&l, "sub-q1", "load/1").is_empty() && missing(&l, "sub-q2", "load/2").is_empty()
+            [("sub-q1", "load/1"), ("sub-q2", "load/2"), ("away-q1", "load/1"), ("away-q2", "load/2")]
+                .iter()
+                .all(|(s, t)| missing(&l, s, t).is_empty())
         };
         if done || Instant::now() > deadline {
             break;
@@ -248,9 +272,13 @@ async fn kill_9_under_qos1_and_qos2_load_loses_no_acknowledged_message() {
     let l = ledger.lock().unwrap();
     assert_eq!(missing(&l, "sub-q1", "load/1"), Vec::<u32>::new(), "QoS 1: acknowledged but never delivered");
     assert_eq!(missing(&l, "sub-q2", "load/2"), Vec::<u32>::new(), "QoS 2: acknowledged but never delivered");
-    let mut seen = HashSet::new();
-    let dups: Vec<u32> = l.received["sub-q2"].iter().copied().filter(|s| !seen.insert(*s)).collect();
-    assert_eq!(dups, Vec::<u32>::new(), "QoS 2 messages delivered twice");
+    assert_eq!(missing(&l, "away-q1", "load/1"), Vec::<u32>::new(), "QoS 1, stored session");
+    assert_eq!(missing(&l, "away-q2", "load/2"), Vec::<u32>::new(), "QoS 2, stored session");
+    for sub in ["sub-q2", "away-q2"] {
+        let mut seen = HashSet::new();
+        let dups: Vec<u32> = l.received[sub].iter().copied().filter(|s| !seen.insert(*s)).collect();
+        assert_eq!(dups, Vec::<u32>::new(), "{sub}: QoS 2 messages delivered twice");
+    }
     eprintln!(
         "kill -9: {} QoS 1 and {} QoS 2 acknowledged in {load_secs:.2} s before the kill; all delivered, QoS 2 once each",
         acked["load/1"].len(),
