@@ -40,16 +40,34 @@ pub struct PacketStream<R> {
     protocol: Option<Protocol>,
     max_packet_size: u32,
     done: bool,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl<R> PacketStream<R> {
     /// A stream for a new connection.
     pub fn new(io: R, max_packet_size: u32) -> Self {
-        PacketStream { io, pending: BytesMut::new(), protocol: None, max_packet_size, done: false }
+        PacketStream {
+            io,
+            pending: BytesMut::new(),
+            protocol: None,
+            max_packet_size,
+            done: false,
+            metrics: None,
+        }
+    }
+
+    /// Counts the bytes it decodes in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn decode(&mut self) -> Result<Option<Packet>, DecodeError> {
+        let before = self.pending.len();
         let packet = protocol::decode_packet(&mut self.pending, self.protocol, self.max_packet_size)?;
+        if let Some(m) = &self.metrics {
+            m.bytes_received.add((before - self.pending.len()) as u64);
+        }
         if let Some(Packet::Connect(c)) = &packet {
             self.protocol = Some(c.protocol);
         }

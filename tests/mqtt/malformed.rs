@@ -179,5 +179,8 @@ async fn subscription_identifier_from_a_client_is_a_protocol_error() {
     p.properties.subscription_identifiers = vec![5];
     raw.send(&Packet::Publish(p)).await;
     let rest = raw.closed().await;
-    assert!(matches!(rest.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::ProtocolError), "{rest:?}");
+    assert!(
+        matches!(rest.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::ProtocolError),
+        "{rest:?}"
+    );
 }

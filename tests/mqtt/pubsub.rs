@@ -223,7 +223,10 @@ async fn a_subscriber_that_never_reads_does_not_slow_the_others() {
             packet_id: 1,
             subscription_identifier: None,
             user_properties: vec![],
-            filters: vec![("flood".into(), SubscriptionOptions { qos: QoS::AtLeastOnce, ..Default::default() })],
+            filters: vec![(
+                "flood".into(),
+                SubscriptionOptions { qos: QoS::AtLeastOnce, ..Default::default() },
+            )],
         }))
         .await;
     assert!(matches!(stalled.recv().await, Some(Packet::SubAck(_))));
