@@ -14,8 +14,11 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::persistence::{self, StoreError, StoreHandle};
 use crate::protocol::ReasonCode;
 use crate::router::messages::{GetStats, RouterStats};
+use crate::router::state::RouterOps;
 use crate::router::{KickAll, Router};
 use crate::session::SessionShared;
 use crate::transport::listener::ListenerSpec;
@@ -44,6 +47,22 @@ pub enum BrokerError {
     /// A TLS listener's certificate, key or CA file is missing or unusable.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The store cannot be opened or read.
+    #[error("cannot use the persistence store {path}")]
+    Store {
+        /// The store file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: StoreError,
+    },
+    /// The HTTP listener could not bind.
+    #[error("http listener cannot bind {addr}: {source}")]
+    HttpBind {
+        /// Address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Entry point.
@@ -52,6 +71,8 @@ pub struct Broker;
 /// A running broker.
 pub struct BrokerHandle {
     addrs: Vec<(String, SocketAddr)>,
+    http_addr: Option<SocketAddr>,
+    metrics: Arc<Metrics>,
     router: Addr<Router>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -75,30 +96,60 @@ impl Broker {
         }
         let addrs = bound.iter().map(|(l, _, a)| (l.name.to_string(), *a)).collect();
         let tls = bound.iter().filter_map(|(l, _, _)| l.tls().cloned()).collect();
+        let http = match config.http.enabled {
+            false => None,
+            true => {
+                let addr = config.http.bind;
+                let l = std::net::TcpListener::bind(addr)
+                    .map_err(|source| BrokerError::HttpBind { addr, source })?;
+                Some(l)
+            }
+        };
+        let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
+        let metrics = Arc::new(Metrics::default());
+        let store = persistence::open(&config.persistence, metrics.clone())
+            .map_err(|source| BrokerError::Store { path: config.persistence.path.clone(), source })?;
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let m = metrics.clone();
         let thread = std::thread::Builder::new()
             .name("aviary-broker".into())
-            .spawn(move || run_system(config, bound, ready_tx, stop_rx))
+            .spawn(move || run_system(Startup { config, bound, http, metrics: m, store }, ready_tx, stop_rx))
             .map_err(BrokerError::Thread)?;
         let router = ready_rx.recv().map_err(|_| BrokerError::Startup)?;
-        Ok(BrokerHandle { addrs, router, stop: Some(stop_tx), thread: Some(thread), tls })
+        Ok(BrokerHandle { addrs, http_addr, metrics, router, stop: Some(stop_tx), thread: Some(thread), tls })
     }
 }
 
 type Bound = Vec<(Arc<ListenerSpec>, std::net::TcpListener, SocketAddr)>;
 
-fn run_system(
+/// Everything the broker thread starts from.
+struct Startup {
     config: Arc<Config>,
     bound: Bound,
-    ready: std::sync::mpsc::Sender<Addr<Router>>,
-    stop: oneshot::Receiver<()>,
-) {
+    http: Option<std::net::TcpListener>,
+    metrics: Arc<Metrics>,
+    store: Option<persistence::OpenStore>,
+}
+
+fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop: oneshot::Receiver<()>) {
+    let Startup { config, bound, http, metrics, store } = start;
+    let (store, recovered, store_thread) = match store {
+        Some(s) => (Some(s.handle), Some(s.recovered), Some(s.thread)),
+        None => (None, None, None),
+    };
     let system = actix_rt::System::new();
     system.block_on(async move {
         let router_arbiter = actix_rt::Arbiter::new();
         let mqtt = Arc::new(config.mqtt.clone());
-        let router = Router::start_in_arbiter(&router_arbiter.handle(), move |_| Router::new(mqtt));
+        let ops = RouterOps {
+            metrics: metrics.clone(),
+            sys_interval: Duration::from_secs(config.mqtt.sys_interval_secs),
+            max_retained: config.limits.max_retained_messages,
+            store: store.clone(),
+            recovered,
+        };
+        let router = Router::start_in_arbiter(&router_arbiter.handle(), move |_| Router::with_ops(mqtt, ops));
         let workers: Vec<actix_rt::Arbiter> =
             (0..config.worker_threads()).map(|_| actix_rt::Arbiter::new()).collect();
         let handles: Arc<[actix_rt::ArbiterHandle]> = workers.iter().map(|a| a.handle()).collect();
@@ -106,7 +157,22 @@ fn run_system(
             config: config.clone(),
             router: router.clone(),
             next_connection_id: AtomicU64::new(1),
+            ops: crate::session::ops::SharedOps {
+                metrics: metrics.clone(),
+                store: store.clone(),
+                open_connections: Default::default(),
+            },
         });
+        let http = http.and_then(|l| {
+            let state = crate::http::HttpState {
+                router: router.clone(),
+                metrics: metrics.clone(),
+                store: store.clone(),
+                token: config.http.token.as_str().into(),
+            };
+            crate::http::start(l, state)
+        });
+        let mut accept_loops = Vec::new();
         for (l, std_listener, addr) in bound {
             let listener = match tokio::net::TcpListener::from_std(std_listener) {
                 Ok(x) => x,
@@ -116,20 +182,57 @@ fn run_system(
                 }
             };
             tracing::info!(listener = %l.name, %addr, "listening ({})", l.describe());
-            actix_rt::spawn(tcp::accept_loop(listener, l, handles.clone(), shared.clone()));
+            accept_loops.push(actix_rt::spawn(tcp::accept_loop(
+                listener,
+                l,
+                handles.clone(),
+                shared.clone(),
+            )));
         }
         let _ = ready.send(router.clone());
         let _ = stop.await;
-        tracing::info!("shutting down: disconnecting clients");
-        router.do_send(KickAll(ReasonCode::ServerShuttingDown));
-        // Let the DISCONNECT packets reach the sockets before the threads stop.
-        let _ = router.send(GetStats).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(config.limits.shutdown_timeout_secs);
+        tracing::info!("shutting down: no new connections; disconnecting clients");
+        for a in accept_loops {
+            a.abort();
+        }
+        if let Some(h) = http {
+            h.stop(true).await;
+        }
+        drop(shared);
+        shutdown(&router, store, deadline).await;
         for w in workers {
             w.stop();
         }
         router_arbiter.stop();
     });
+    if let Some(t) = store_thread {
+        let _ = t.join();
+    }
+}
+
+/// Kicks every client (MQTT 5: DISCONNECT 0x8B), waits until their sessions are handed over
+/// to the router, then writes the store, all before `deadline`.
+async fn shutdown(router: &Addr<Router>, store: Option<StoreHandle>, deadline: tokio::time::Instant) {
+    router.do_send(KickAll(ReasonCode::ServerShuttingDown));
+    while tokio::time::Instant::now() < deadline {
+        match router.send(GetStats).await {
+            Ok(s) if s.clients_connected > 0 => tokio::time::sleep(Duration::from_millis(20)).await,
+            _ => break,
+        }
+    }
+    // Let the DISCONNECT packets reach the sockets before the threads stop.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    if let Some(store) = store {
+        let (tx, rx) = oneshot::channel();
+        store.shutdown(Box::new(move |ok| {
+            let _ = tx.send(ok);
+        }));
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(true)) => tracing::info!("store written"),
+            _ => tracing::error!("the store could not be written before the shutdown deadline"),
+        }
+    }
 }
 
 impl BrokerHandle {
@@ -155,6 +258,16 @@ impl BrokerHandle {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// The HTTP listener's address, when enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The broker's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The router's counters.

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod listener;
+mod ops;
+pub use ops::{HttpConfig, LimitsConfig, PersistenceConfig, PersistenceMode};
 
 /// The fully commented reference configuration (`config/aviary.toml`).
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../config/aviary.toml");
@@ -64,6 +66,12 @@ pub struct Config {
     pub workers: WorkersConfig,
     /// Logging.
     pub log: LogConfig,
+    /// HTTP listener: metrics, health and the admin API.
+    pub http: HttpConfig,
+    /// Broker-wide limits.
+    pub limits: LimitsConfig,
+    /// Persistence of sessions, queued and retained messages, wills.
+    pub persistence: PersistenceConfig,
 }
 
 impl Default for Config {
@@ -74,6 +82,9 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             workers: WorkersConfig::default(),
             log: LogConfig::default(),
+            http: HttpConfig::default(),
+            limits: LimitsConfig::default(),
+            persistence: PersistenceConfig::default(),
         }
     }
 }
@@ -192,6 +203,8 @@ pub struct MqttConfig {
     pub max_client_id_len: u16,
     /// Subscriptions per client; 0 means unlimited.
     pub max_subscriptions_per_client: usize,
+    /// Seconds between `$SYS/broker/...` updates; 0 disables them.
+    pub sys_interval_secs: u64,
 }
 
 impl Default for MqttConfig {
@@ -215,6 +228,7 @@ impl Default for MqttConfig {
             persistent_session_expiry_secs: 0,
             max_client_id_len: 65535,
             max_subscriptions_per_client: 0,
+            sys_interval_secs: 10,
         }
     }
 }
@@ -306,7 +320,7 @@ impl Config {
         if self.listeners.is_empty() {
             return bad("listener", "at least one listener is needed");
         }
-        Ok(())
+        self.validate_ops()
     }
 
     /// The number of session worker threads to start.

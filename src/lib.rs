@@ -16,6 +16,13 @@
 //! - [`transport`]: listeners that turn accepted sockets into byte streams for sessions:
 //!   plain TCP, TLS (rustls, reloadable), WebSocket and WebSocket over TLS. The TLS or
 //!   WebSocket handshake runs on the worker that will host the session, under a timeout.
+//! - [`bench`]: `aviary bench`, a load generator for any MQTT broker (throughput, latency,
+//!   loss, memory per connection).
+//! - [`metrics`]: the broker-wide counters and gauges (atomics behind an `Arc`), rendered in
+//!   the Prometheus text format; the router publishes them as `$SYS/broker/...` too.
+//! - [`persistence`]: sessions, queued and retained messages and wills in a redb file,
+//!   written by a thread of its own (periodic, or durable with group commit).
+//! - [`http`]: the actix-web listener for `/metrics`, `/health`, `/ready` and the admin API.
 //! - [`broker`]: starts it all ([`broker::Broker::start`]) and stops it; used by the binary
 //!   and by the integration tests.
 //!
@@ -29,9 +36,13 @@
 //! Sessions talk to the router with `do_send` over its ordered mailbox; the router delivers
 //! with `do_send` under a per-session budget, so a slow subscriber never slows anyone else.
 
+pub mod bench;
 pub mod broker;
 pub mod config;
+pub mod http;
 pub mod message;
+pub mod metrics;
+pub mod persistence;
 pub mod protocol;
 pub mod router;
 pub mod session;

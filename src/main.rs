@@ -31,9 +31,11 @@ struct Cli {
     command: Option<Command>,
 }
 
-/// Command-line clients (see docs/cli.md).
+/// Tools that come with the broker, and command-line clients (see docs/cli.md).
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Load generator: throughput, latency, loss and memory per connection of any MQTT broker.
+    Bench(aviary::bench::BenchArgs),
     /// Publish messages, like mosquitto_pub.
     #[command(disable_help_flag = true)]
     Pub(cli::publish::PubArgs),
@@ -45,6 +47,16 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let opts = Cli::parse();
     match opts.command {
+        Some(Command::Bench(args)) => {
+            let json = args.json;
+            let report = aviary::bench::run(args)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{}", report.summary_line());
+            }
+            return Ok(());
+        }
         Some(Command::Pub(args)) => std::process::exit(cli::run(cli::publish::run(args))),
         Some(Command::Sub(args)) => std::process::exit(cli::run(cli::subscribe::run(args))),
         None => {}
@@ -67,31 +79,96 @@ fn main() -> anyhow::Result<()> {
             });
         }
     }
-    init_logging(&config);
-    let broker = Broker::start(config).context("cannot start the broker")?;
+    let log_level = init_logging(&config);
+    let broker = Broker::start(config.clone()).context("cannot start the broker")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the signal handler")?;
-    runtime.block_on(wait_for_signal(&broker))?;
+    let reload = Reload { path: opts.config.clone(), running: config.clone(), log_level };
+    runtime.block_on(wait_for_signal(reload, &broker))?;
     tracing::info!("signal received, stopping");
+    // A safety net: the broker bounds its own shutdown; should it hang anyway, leave.
+    let grace = std::time::Duration::from_secs(config.limits.shutdown_timeout_secs + 5);
+    std::thread::spawn(move || {
+        std::thread::sleep(grace);
+        eprintln!("aviary: shutdown did not finish in time, exiting");
+        std::process::exit(1);
+    });
     broker.stop();
     tracing::info!("stopped");
     Ok(())
 }
 
-fn init_logging(config: &Config) {
+type LevelHandle =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+fn init_logging(config: &Config) -> LevelHandle {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match config.log.format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => registry.with(fmt).init(),
+        LogFormat::Json => registry.with(fmt.json()).init(),
+    }
+    handle
+}
+
+/// What SIGHUP needs: the file to read again, what runs, and the log filter to swap.
+struct Reload {
+    path: Option<PathBuf>,
+    running: Config,
+    log_level: LevelHandle,
+}
+
+impl Reload {
+    /// Reads the configuration again and applies what can change while running (the log
+    /// level); names every other changed table, which needs a restart.
+    fn apply(&mut self) {
+        let Some(path) = &self.path else {
+            tracing::info!("SIGHUP: no configuration file to reload");
+            return;
+        };
+        let new = match Config::from_file(path) {
+            Ok(c) => c,
+            Err(e) => return tracing::error!(error = %e, "SIGHUP: configuration not reloaded"),
+        };
+        if new.log.level != self.running.log.level {
+            match self.log_level.reload(tracing_subscriber::EnvFilter::new(&new.log.level)) {
+                Ok(()) => tracing::info!(level = %new.log.level, "SIGHUP: log level changed"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: cannot change the log level"),
+            }
+            self.running.log.level = new.log.level.clone();
+        }
+        let old = &self.running;
+        let pending: Vec<&str> = [
+            ("listener", old.listeners != new.listeners),
+            ("auth", old.auth != new.auth),
+            ("mqtt", old.mqtt != new.mqtt),
+            ("workers", old.workers != new.workers),
+            ("log.format", old.log.format != new.log.format),
+            ("http", old.http != new.http),
+            ("limits", old.limits != new.limits),
+            ("persistence", old.persistence != new.persistence),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect();
+        if pending.is_empty() {
+            tracing::info!("SIGHUP: configuration reloaded");
+        } else {
+            tracing::warn!(tables = ?pending, "SIGHUP: these changes need a restart and were not applied");
+        }
     }
 }
 
-/// Waits for SIGTERM or SIGINT; each SIGHUP meanwhile reloads the TLS certificates.
-async fn wait_for_signal(broker: &aviary::BrokerHandle) -> anyhow::Result<()> {
+/// Waits for SIGTERM or SIGINT; each SIGHUP meanwhile reloads the configuration (what can
+/// change while running) and the TLS certificates.
+async fn wait_for_signal(mut reload: Reload, broker: &aviary::BrokerHandle) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
@@ -101,7 +178,7 @@ async fn wait_for_signal(broker: &aviary::BrokerHandle) -> anyhow::Result<()> {
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
             _ = hup.recv() => {
-                tracing::info!("SIGHUP received, reloading TLS certificates");
+                reload.apply();
                 // Errors are logged by reload_tls; the broker keeps running on the old files.
                 let _ = broker.reload_tls();
             }

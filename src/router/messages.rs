@@ -28,6 +28,9 @@ pub struct Delivery {
     pub retain: bool,
     /// Identifiers of every matching subscription that has one.
     pub subscription_ids: SmallVec<[u32; 2]>,
+    /// Key of this delivery in the persistent store (a queue entry of the subscriber's
+    /// session), when it was stored.
+    pub store_seq: Option<u64>,
 }
 
 /// Router -> session: deliver a message. Sent with `do_send`; the router counts it in the
@@ -123,8 +126,27 @@ pub struct Connect {
     pub connection_id: u64,
     /// How to reach the session.
     pub handle: SessionHandle,
+    /// What the admin API and persistence need to know about the connection.
+    pub info: ClientInfo,
     /// Where the answer goes.
     pub reply: oneshot::Sender<ConnectReply>,
+}
+
+/// What the router knows about a client's connection (for the admin API and persistence).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ClientInfo {
+    /// Remote address, when connected.
+    pub peer: Option<std::net::SocketAddr>,
+    /// Listener name, when connected.
+    pub listener: Option<String>,
+    /// Protocol level: 3 (3.1), 4 (3.1.1) or 5.
+    pub protocol_level: u8,
+    /// Keep alive in force, in seconds.
+    pub keep_alive_secs: u16,
+    /// Session Expiry Interval in force (0: the session ends with the connection).
+    pub session_expiry_secs: u32,
+    /// When the client connected (Unix seconds).
+    pub connected_at: Option<u64>,
 }
 
 /// One filter of a SUBSCRIBE the session has validated and authorized.
@@ -168,6 +190,72 @@ pub struct Unsubscribe {
 #[rtype(result = "()")]
 pub struct Publish(pub Arc<Message>);
 
+/// Session -> router: route a QoS 1/2 message whose acknowledgement waits for the router's
+/// (or, in durable mode, the store's) answer: [`PublishDone`] goes back to `reply` with `seq`.
+/// Used when persistence is on or the retained store has a limit. No direct reply.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PublishAcked {
+    /// The message.
+    pub message: Arc<Message>,
+    /// The publisher's QoS 2 packet id, stored with the message so a resent PUBLISH after a
+    /// restart is recognised.
+    pub incoming_qos2: Option<u16>,
+    /// The publisher's sequence number for this acknowledgement.
+    pub seq: u64,
+    /// Where [`PublishDone`] goes.
+    pub reply: Recipient<PublishDone>,
+}
+
+/// Router or store -> session: the outcome of a [`PublishAcked`] (Success, or Quota exceeded
+/// when the retained store is full or the store cannot write). Sent with `do_send`.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct PublishDone {
+    /// The sequence number from [`PublishAcked`].
+    pub seq: u64,
+    /// Reason code for PUBACK/PUBREC.
+    pub reason: crate::protocol::ReasonCode,
+}
+
+/// Admin API -> router: a query or an action. The sender waits for the [`AdminReply`]; the
+/// router answers at once (never blocks).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "AdminReply")]
+pub enum AdminRequest {
+    /// Every session (`connected_only`: only connected clients).
+    ListClients {
+        /// Only connected clients.
+        connected_only: bool,
+    },
+    /// One session in detail.
+    Client(ByteString),
+    /// Disconnect a client (MQTT 5: DISCONNECT 0x98 Administrative action).
+    Kick(ByteString),
+    /// Every subscription.
+    Subscriptions,
+    /// Every retained message (topic and size, no payloads).
+    Retained,
+    /// Delete the retained message of a topic.
+    DeleteRetained(ByteString),
+}
+
+/// The router's answer to [`AdminRequest`].
+#[derive(Debug, Clone, MessageResponse, serde::Serialize)]
+#[serde(untagged)]
+pub enum AdminReply {
+    /// Session summaries.
+    Clients(Vec<super::admin::ClientSummary>),
+    /// One session, if it exists.
+    Client(Option<super::admin::ClientDetail>),
+    /// Subscriptions.
+    Subscriptions(Vec<super::admin::SubscriptionView>),
+    /// Retained messages.
+    Retained(Vec<super::admin::RetainedView>),
+    /// Whether the client or topic existed.
+    Done(bool),
+}
+
 /// A will to publish when its delay passes or the session ends.
 #[derive(Debug, Clone)]
 pub struct PendingWill {
@@ -208,7 +296,7 @@ pub struct RouterStats {
     pub sessions_offline: usize,
     /// Subscriptions in the topic tree.
     pub subscriptions: usize,
-    /// Retained messages.
+    /// Retained messages (the broker's own `$SYS` topics not counted).
     pub retained: usize,
     /// Messages routed.
     pub messages_routed: u64,
@@ -216,4 +304,6 @@ pub struct RouterStats {
     pub dropped_queue_full: u64,
     /// Deliveries dropped because they expired while queued.
     pub dropped_expired: u64,
+    /// Messages queued for disconnected sessions.
+    pub queued_messages: usize,
 }

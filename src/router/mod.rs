@@ -6,10 +6,12 @@
 //! The router never sees wire types or plugins: sessions hand it version-neutral
 //! [`crate::message::Message`]s.
 
+pub mod admin;
 pub mod messages;
 pub mod registry;
 pub mod retained;
 pub mod state;
+pub mod sys;
 pub mod topic_tree;
 
 use std::sync::Arc;
@@ -19,17 +21,28 @@ use actix::prelude::*;
 use crate::config::MqttConfig;
 use crate::protocol::ReasonCode;
 use messages::*;
-use state::{FollowUp, RouterState};
+use state::{FollowUp, RouterOps, RouterState};
 
 /// The router actor.
 pub struct Router {
     state: RouterState,
+    /// Timers from restored state, started with the actor.
+    restored: Vec<FollowUp>,
+    sys_interval: std::time::Duration,
 }
 
 impl Router {
     /// A router with empty state.
     pub fn new(config: Arc<MqttConfig>) -> Self {
-        Router { state: RouterState::new(config) }
+        Self::with_ops(config, RouterOps::default())
+    }
+
+    /// A router with operations hooks, starting from the recovered state if any.
+    pub fn with_ops(config: Arc<MqttConfig>, mut ops: RouterOps) -> Self {
+        let recovered = ops.recovered.take();
+        let mut state = RouterState::with_ops(config, &ops);
+        let restored = recovered.map(|r| state.restore(r)).unwrap_or_default();
+        Router { state, restored, sys_interval: ops.sys_interval }
     }
 
     fn schedule(&mut self, follow_ups: Vec<FollowUp>, ctx: &mut Context<Self>) {
@@ -48,6 +61,15 @@ impl Router {
 
 impl Actor for Router {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let restored = std::mem::take(&mut self.restored);
+        self.schedule(restored, ctx);
+        if !self.sys_interval.is_zero() {
+            self.state.sys_tick();
+            ctx.run_interval(self.sys_interval, |act, _| act.state.sys_tick());
+        }
+    }
 }
 
 impl Handler<Connect> for Router {
@@ -90,6 +112,20 @@ impl Handler<Publish> for Router {
     type Result = ();
     fn handle(&mut self, msg: Publish, _: &mut Context<Self>) {
         self.state.publish(msg.0);
+    }
+}
+
+impl Handler<PublishAcked> for Router {
+    type Result = ();
+    fn handle(&mut self, msg: PublishAcked, _: &mut Context<Self>) {
+        self.state.publish_acked(msg);
+    }
+}
+
+impl Handler<AdminRequest> for Router {
+    type Result = AdminReply;
+    fn handle(&mut self, msg: AdminRequest, _: &mut Context<Self>) -> AdminReply {
+        self.state.admin(msg)
     }
 }
 

@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use bytestring::ByteString;
 use rustc_hash::FxHashMap;
 
-use super::messages::{Delivery, SessionHandle, StoredSession};
+use super::messages::{ClientInfo, Delivery, SessionHandle, StoredSession};
+use super::state::SubEntry;
 
 /// Where a client's session stands.
 pub enum Presence {
@@ -30,8 +31,10 @@ pub enum Presence {
 pub struct ClientEntry {
     /// Connected, closing or offline.
     pub presence: Presence,
-    /// Subscriptions: the filter as written -> (share group, topic filter).
-    pub subscriptions: FxHashMap<ByteString, (Option<ByteString>, ByteString)>,
+    /// Subscriptions: the filter as written -> (share group, topic filter, options).
+    pub subscriptions: FxHashMap<ByteString, (Option<ByteString>, ByteString, SubEntry)>,
+    /// The last connection's details (admin API, persistence).
+    pub info: ClientInfo,
     /// State handed over by the last connection (offline only).
     pub stored: StoredSession,
     /// Messages routed while the client was not online, oldest first.
@@ -48,11 +51,17 @@ impl ClientEntry {
         ClientEntry {
             presence: Presence::Online { handle, connection_id },
             subscriptions: FxHashMap::default(),
+            info: ClientInfo::default(),
             stored: StoredSession::default(),
             queued: VecDeque::new(),
             queued_bytes: 0,
             generation,
         }
+    }
+
+    /// True when the session outlives its connection (and so is persisted).
+    pub fn persistent(&self) -> bool {
+        self.info.session_expiry_secs > 0
     }
 
     /// The connected session, if any.

@@ -19,6 +19,11 @@ use crate::config::MqttConfig;
 use crate::message::Message;
 use crate::protocol::{QoS, ReasonCode, RetainHandling, SubscriptionOptions};
 
+mod admin;
+mod ops;
+mod restore;
+pub use ops::RouterOps;
+
 /// Deliveries of QoS 0 allowed in a session's mailbox when `max_queued_messages` is unlimited.
 const QOS0_MAILBOX_CAP: usize = 10_000;
 
@@ -68,12 +73,20 @@ pub struct RouterState {
     stats: RouterStats,
     /// Reused buffer for matches.
     matches: Vec<(ByteString, SubEntry)>,
+    /// Metrics, `$SYS`, limits and persistence.
+    ops: ops::OpsState,
 }
 
 impl RouterState {
     /// Empty state.
     pub fn new(config: Arc<MqttConfig>) -> Self {
+        Self::with_ops(config, &RouterOps::default())
+    }
+
+    /// Empty state with operations hooks (metrics, limits, store).
+    pub fn with_ops(config: Arc<MqttConfig>, ops: &RouterOps) -> Self {
         RouterState {
+            ops: ops::OpsState::new(ops),
             config,
             clients: Registry::default(),
             tree: TopicTree::new(),
@@ -112,11 +125,17 @@ impl RouterState {
         let generation = self.generation();
         let pending_will = self.wills.remove(&req.client_id);
         let existing = self.clients.remove(&req.client_id);
+        let resumed_persistent = existing.as_ref().is_some_and(|e| e.persistent());
         let (mut entry, session_present) = match existing {
             Some(old) if !req.clean_start => (old, true),
             old => {
                 if let Some(old) = old {
                     self.drop_subscriptions(&req.client_id, &old);
+                    if old.persistent() {
+                        self.ops.send(|| crate::persistence::Op::SessionEnd {
+                            client: req.client_id.to_string(),
+                        });
+                    }
                 }
                 // The old session ended: its delayed will goes out now [MQTT-3.1.3-9 only
                 // cancels it for a resumed session].
@@ -129,6 +148,7 @@ impl RouterState {
         };
         entry.presence = Presence::Online { handle: req.handle, connection_id: req.connection_id };
         entry.generation = generation;
+        entry.info = req.info;
         let mut session = mem::take(&mut entry.stored);
         session.queue.extend(entry.queued.drain(..));
         entry.queued_bytes = 0;
@@ -139,11 +159,12 @@ impl RouterState {
             entry.stored = reply.session;
             entry.presence = Presence::Offline;
         }
-        self.clients.insert(client_id, entry);
+        self.clients.insert(client_id.clone(), entry);
+        self.store_session_up(&client_id, resumed_persistent && session_present);
     }
 
     fn drop_subscriptions(&mut self, client_id: &ByteString, entry: &ClientEntry) {
-        for (group, filter) in entry.subscriptions.values() {
+        for (group, filter, _) in entry.subscriptions.values() {
             self.tree.unsubscribe(filter, group.as_deref(), client_id);
         }
     }
@@ -169,6 +190,8 @@ impl RouterState {
         }
         entry.presence = Presence::Offline;
         entry.generation = generation;
+        entry.info.session_expiry_secs = msg.expiry_secs;
+        entry.info.peer = None;
         let mut stored = msg.session;
         stored.queue.extend(entry.queued.drain(..));
         entry.queued_bytes = stored.queue.iter().map(|d| d.message.size()).sum();
@@ -177,10 +200,17 @@ impl RouterState {
 
         let client_id = msg.client_id;
         let session_ends_now = msg.expiry_secs == 0;
+        if msg.expiry_secs > 0 {
+            let (client, expiry_secs) = (client_id.to_string(), msg.expiry_secs);
+            let at_unix_ms = crate::persistence::records::unix_ms();
+            self.ops.send(|| crate::persistence::Op::SessionDown { client, expiry_secs, at_unix_ms });
+        }
         if let Some(will) = msg.will {
             if will.delay_secs == 0 || session_ends_now {
                 self.publish(will.message);
+                self.store_will_gone(&client_id);
             } else {
+                self.store_will(&client_id, &will);
                 let delay = will.delay_secs.min(msg.expiry_secs);
                 self.wills.insert(client_id.clone(), (generation, will.message));
                 follow_ups.push(FollowUp::PublishWill {
@@ -208,6 +238,9 @@ impl RouterState {
     fn end_session(&mut self, client_id: &ByteString) {
         if let Some(entry) = self.clients.remove(client_id) {
             self.drop_subscriptions(client_id, &entry);
+            if entry.persistent() || entry.stored.inflight.iter().any(|r| r.delivery.store_seq.is_some()) {
+                self.ops.send(|| crate::persistence::Op::SessionEnd { client: client_id.to_string() });
+            }
         }
     }
 
@@ -218,6 +251,7 @@ impl RouterState {
             // The session ends: a will still waiting goes out now.
             if let Some((_, will)) = self.wills.remove(client_id) {
                 self.publish(will);
+                self.store_will_gone(client_id);
             }
             self.end_session(client_id);
         }
@@ -228,6 +262,7 @@ impl RouterState {
         if self.wills.get(client_id).is_some_and(|(g, _)| *g == generation) {
             if let Some((_, will)) = self.wills.remove(client_id) {
                 self.publish(will);
+                self.store_will_gone(client_id);
             }
         }
     }
@@ -236,11 +271,15 @@ impl RouterState {
     pub fn subscribe(&mut self, msg: Subscribe) {
         let Some(entry) = self.clients.get_mut(&msg.client_id) else { return };
         let mut retained = Vec::new();
+        let mut stored_filters = Vec::new();
         for f in msg.filters {
             let value = SubEntry { options: f.options, subscription_id: f.subscription_id };
             let previous =
                 self.tree.subscribe(&f.topic_filter, f.share_group.as_deref(), msg.client_id.clone(), value);
-            entry.subscriptions.insert(f.filter, (f.share_group.clone(), f.topic_filter.clone()));
+            entry
+                .subscriptions
+                .insert(f.filter.clone(), (f.share_group.clone(), f.topic_filter.clone(), value));
+            stored_filters.push(f.filter);
             let wanted = match f.options.retain_handling {
                 RetainHandling::SendAtSubscribe => true,
                 RetainHandling::SendIfNew => previous.is_none(),
@@ -253,6 +292,9 @@ impl RouterState {
                 retained.extend(found.into_iter().map(|m| (m, value)));
             }
         }
+        for filter in &stored_filters {
+            self.store_subscription(&msg.client_id, filter);
+        }
         let now = Instant::now();
         for (message, sub) in retained {
             if message.is_expired(now) {
@@ -263,6 +305,7 @@ impl RouterState {
                 retain: true,
                 subscription_ids: sub.subscription_id.into_iter().collect(),
                 message,
+                store_seq: None,
             };
             self.deliver(&msg.client_id, delivery);
         }
@@ -271,10 +314,15 @@ impl RouterState {
     /// Removes subscriptions.
     pub fn unsubscribe(&mut self, msg: Unsubscribe) {
         let Some(entry) = self.clients.get_mut(&msg.client_id) else { return };
+        let mut removed = Vec::new();
         for filter in msg.filters {
-            if let Some((group, topic_filter)) = entry.subscriptions.remove(&filter) {
+            if let Some((group, topic_filter, _)) = entry.subscriptions.remove(&filter) {
                 self.tree.unsubscribe(&topic_filter, group.as_deref(), &msg.client_id);
+                removed.push(filter);
             }
+        }
+        for filter in &removed {
+            self.store_subscription(&msg.client_id, filter);
         }
     }
 
@@ -282,11 +330,7 @@ impl RouterState {
     pub fn publish(&mut self, message: Arc<Message>) {
         self.stats.messages_routed += 1;
         if message.retain && self.config.retain_available {
-            if message.payload.is_empty() {
-                self.retained.remove(&message.topic);
-            } else {
-                self.retained.insert(&message.topic, message.clone());
-            }
+            self.retain(&message);
         }
         let mut matches = mem::take(&mut self.matches);
         matches.clear();
@@ -318,10 +362,11 @@ impl RouterState {
             }
         }
         self.matches = matches;
+        self.finish_publish(&message);
     }
 
     /// Hands a delivery to the client's session, or queues it for an absent client.
-    fn deliver(&mut self, client_id: &ByteString, delivery: Delivery) {
+    fn deliver(&mut self, client_id: &ByteString, mut delivery: Delivery) {
         let limit = self.config.max_queued_messages;
         let Some(entry) = self.clients.get_mut(client_id) else { return };
         if let Some(handle) = entry.online() {
@@ -333,9 +378,12 @@ impl RouterState {
             if handle.pending.fetch_add(1, Ordering::Relaxed) >= cap {
                 handle.pending.fetch_sub(1, Ordering::Relaxed);
                 self.stats.dropped_queue_full += 1;
+                self.ops.metrics.limit_hit(crate::metrics::Limit::QueuedMessages);
                 return;
             }
-            handle.deliver.do_send(Deliver(delivery));
+            let to = handle.deliver.clone();
+            self.store_delivery(client_id, &mut delivery);
+            self.send_delivery(&to, delivery);
             return;
         }
         if delivery.qos == QoS::AtMostOnce && !self.config.queue_qos0_messages {
@@ -347,10 +395,14 @@ impl RouterState {
             || (bytes_limit != 0 && entry.queued_bytes + size > bytes_limit);
         if full {
             self.stats.dropped_queue_full += 1;
+            self.ops.metrics.limit_hit(crate::metrics::Limit::QueuedMessages);
             return;
         }
         entry.queued_bytes += size;
-        entry.queued.push_back(delivery);
+        self.store_delivery(client_id, &mut delivery);
+        if let Some(entry) = self.clients.get_mut(client_id) {
+            entry.queued.push_back(delivery);
+        }
     }
 
     /// Kicks every connected client (shutdown).
@@ -369,7 +421,8 @@ impl RouterState {
             clients_connected,
             sessions_offline: self.clients.len() - clients_connected,
             subscriptions: self.tree.len(),
-            retained: self.retained.len(),
+            retained: self.retained.len() - self.ops.sys_retained,
+            queued_messages: self.clients.values().map(|e| e.queued.len()).sum(),
             ..self.stats
         }
     }
@@ -390,6 +443,7 @@ fn merge_into(delivery: &mut Option<Delivery>, message: &Arc<Message>, sub: &Sub
                     Some(id) => smallvec![id],
                     None => smallvec![],
                 },
+                store_seq: None,
             });
         }
         Some(d) => {

@@ -1,9 +1,25 @@
-//! Adapts the sans-IO decoder to `tokio_util`'s framed reads for the session's read stream.
+//! The session's read side: a stream of decoded packets over any byte stream.
+//!
+//! Reads go into a per-thread scratch buffer (64 KiB), so an idle connection holds no read
+//! buffer at all: only the bytes of a packet that has not fully arrived are kept per
+//! connection. Decoded packets slice that buffer without copying.
+
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
-use tokio_util::codec::Decoder;
+use futures_util::Stream;
+use tokio::io::AsyncRead;
 
 use crate::protocol::{self, DecodeError, Packet, Protocol};
+
+/// Bytes read per syscall at most.
+const SCRATCH_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(SCRATCH_BYTES));
+}
 
 /// Why the read side ended.
 #[derive(Debug, thiserror::Error)]
@@ -16,29 +32,96 @@ pub enum ReadError {
     Decode(DecodeError),
 }
 
-/// Decodes packets; learns the protocol version from CONNECT.
-pub struct PacketDecoder {
+/// Decodes packets from a byte stream; learns the protocol version from CONNECT.
+pub struct PacketStream<R> {
+    io: R,
+    /// Bytes received but not yet decoded (normally empty between bursts).
+    pending: BytesMut,
     protocol: Option<Protocol>,
     max_packet_size: u32,
+    done: bool,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
-impl PacketDecoder {
-    /// A decoder for a new connection.
-    pub fn new(max_packet_size: u32) -> Self {
-        PacketDecoder { protocol: None, max_packet_size }
+impl<R> PacketStream<R> {
+    /// A stream for a new connection.
+    pub fn new(io: R, max_packet_size: u32) -> Self {
+        PacketStream {
+            io,
+            pending: BytesMut::new(),
+            protocol: None,
+            max_packet_size,
+            done: false,
+            metrics: None,
+        }
     }
-}
 
-impl Decoder for PacketDecoder {
-    type Item = Packet;
-    type Error = ReadError;
+    /// Counts the bytes it decodes in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, ReadError> {
-        let packet =
-            protocol::decode_packet(src, self.protocol, self.max_packet_size).map_err(ReadError::Decode)?;
+    fn decode(&mut self) -> Result<Option<Packet>, DecodeError> {
+        let before = self.pending.len();
+        let packet = protocol::decode_packet(&mut self.pending, self.protocol, self.max_packet_size)?;
+        if let Some(m) = &self.metrics {
+            m.bytes_received.add((before - self.pending.len()) as u64);
+        }
         if let Some(Packet::Connect(c)) = &packet {
             self.protocol = Some(c.protocol);
         }
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            // Give the allocation back (decoded packets keep what they slice).
+            self.pending = BytesMut::new();
+        }
         Ok(packet)
+    }
+}
+
+impl<R: AsyncRead + Unpin> Stream for PacketStream<R> {
+    type Item = Result<Packet, ReadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match this.decode() {
+                Ok(Some(p)) => return Poll::Ready(Some(Ok(p))),
+                Ok(None) => {}
+                Err(e) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(ReadError::Decode(e))));
+                }
+            }
+            let read = SCRATCH.with(|s| {
+                let mut scratch = s.borrow_mut();
+                scratch.clear();
+                if scratch.capacity() < SCRATCH_BYTES {
+                    scratch.reserve(SCRATCH_BYTES);
+                }
+                let r = tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, &mut *scratch);
+                if let Poll::Ready(Ok(n)) = r {
+                    if n > 0 {
+                        this.pending.extend_from_slice(&scratch[..n]);
+                    }
+                }
+                r
+            });
+            match read {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    this.done = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Err(e)) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(ReadError::Io(e))));
+                }
+            }
+        }
     }
 }

@@ -62,11 +62,24 @@ impl Session {
             pending: self.pending.clone(),
         };
         self.phase = Phase::Connecting;
+        let info = messages::ClientInfo {
+            peer: Some(self.peer),
+            listener: Some(self.peer_info.listener.to_string()),
+            protocol_level: match connect.protocol {
+                Protocol::V3_1 => 3,
+                Protocol::V3_1_1 => 4,
+                Protocol::V5 => 5,
+            },
+            keep_alive_secs: settled.keep_alive,
+            session_expiry_secs: settled.session_expiry,
+            connected_at: crate::persistence::records::unix_ms().checked_div(1000),
+        };
         self.shared.router.do_send(messages::Connect {
             client_id: self.client_id.clone(),
             clean_start: connect.clean_start,
             connection_id: self.connection_id,
             handle,
+            info,
             reply: tx,
         });
         ctx.wait(rx.into_actor(self).map(move |reply, act, ctx| match reply {
@@ -96,7 +109,14 @@ impl Session {
             // Enhanced authentication needs a plugin that speaks the method; none does.
             return Err(ReasonCode::BadAuthenticationMethod);
         }
-        self.authenticate(c)?;
+        let metrics = &self.shared.ops.metrics;
+        match self.authenticate(c) {
+            Ok(()) => metrics.auth_success.inc(),
+            Err(reason) => {
+                metrics.auth_failure.inc();
+                return Err(reason);
+            }
+        }
         if let Some(w) = &c.will {
             validate_topic_name(&w.topic).map_err(|_| ReasonCode::TopicNameInvalid)?;
             if w.qos as u8 > mqtt.maximum_qos {
@@ -204,6 +224,8 @@ impl Session {
             protocol = ?c.protocol,
             clean_start = c.clean_start, session_present = reply.session_present, "client connected"
         );
+        self.shared.ops.metrics.client_connected();
+        self.store_will(true);
         let stored = reply.session;
         self.incoming_qos2.extend(stored.incoming_qos2);
         self.subscriptions.extend(stored.subscriptions);

@@ -61,6 +61,9 @@ impl Session {
             tracing::info!(peer = %self.peer, "closing connection: {e}");
             return self.close(ctx, None, false);
         }
+        if e.reason_code() == ReasonCode::PacketTooLarge {
+            self.metrics().limit_hit(crate::metrics::Limit::PacketSize);
+        }
         self.violation(ctx, e.reason_code(), &e.to_string());
     }
 
@@ -78,6 +81,14 @@ impl Session {
                 "retained PUBLISH while retain is unavailable",
             ); // [MQTT-3.2.2-14]
         }
+        if !p.properties.subscription_identifiers.is_empty() {
+            // [MQTT-3.3.4-6]: only the server sends Subscription Identifiers.
+            return self.violation(
+                ctx,
+                ReasonCode::ProtocolError,
+                "PUBLISH from a client with a Subscription Identifier",
+            );
+        }
         if let Err((reason, what)) = self.resolve_topic_alias(&mut p) {
             return self.violation(ctx, reason, what);
         }
@@ -86,6 +97,14 @@ impl Session {
         }
         let format_ok =
             p.properties.payload_format_indicator != Some(1) || std::str::from_utf8(&p.payload).is_ok();
+        self.metrics().received(p.qos);
+        let resent_qos2 =
+            p.qos == QoS::ExactlyOnce && p.packet_id.is_some_and(|id| self.incoming_qos2.contains(&id));
+        if !resent_qos2 {
+            if let Some(reason) = self.over_rate(p.payload.len()) {
+                return self.rate_limited(p.qos, p.packet_id, reason, ctx);
+            }
+        }
         match (p.qos, p.packet_id) {
             (QoS::AtMostOnce, _) => {
                 if format_ok {
@@ -93,35 +112,70 @@ impl Session {
                 }
             }
             (QoS::AtLeastOnce, Some(id)) => {
-                let reason = if format_ok { ReasonCode::Success } else { ReasonCode::PayloadFormatInvalid };
-                if format_ok {
-                    self.route(p);
+                if !format_ok {
+                    return self.ack_now(id, p.qos, ReasonCode::PayloadFormatInvalid, ctx);
                 }
-                self.send(&Packet::PubAck(PubResponse { reason, ..PubResponse::success(id) }));
+                self.route_acked(p, id, ctx);
             }
             (QoS::ExactlyOnce, Some(id)) => {
                 // Exactly once: the id stays known until PUBREL, so a resent PUBLISH with the
                 // same id is acknowledged again but not routed twice [MQTT-4.3.3-9].
-                if !self.incoming_qos2.contains(&id) {
-                    if self.incoming_qos2.len() >= usize::from(mqtt.receive_maximum) {
-                        return self.violation(
-                            ctx,
-                            ReasonCode::ReceiveMaximumExceeded,
-                            "Receive Maximum exceeded",
-                        ); // [MQTT-3.3.4-9]
+                if resent_qos2 {
+                    if !self.ack_pending(id) {
+                        self.ack_now(id, p.qos, ReasonCode::Success, ctx);
                     }
-                    if !format_ok {
-                        let reason = ReasonCode::PayloadFormatInvalid;
-                        return self
-                            .send(&Packet::PubRec(PubResponse { reason, ..PubResponse::success(id) }));
-                    }
-                    self.incoming_qos2.insert(id);
-                    self.route(p);
+                    return;
                 }
-                self.send(&Packet::PubRec(PubResponse::success(id)));
+                if self.incoming_qos2.len() >= usize::from(mqtt.receive_maximum) {
+                    self.metrics().limit_hit(crate::metrics::Limit::ReceiveMaximum);
+                    return self.violation(
+                        ctx,
+                        ReasonCode::ReceiveMaximumExceeded,
+                        "Receive Maximum exceeded",
+                    );
+                    // [MQTT-3.3.4-9]
+                }
+                if !format_ok {
+                    return self.ack_now(id, p.qos, ReasonCode::PayloadFormatInvalid, ctx);
+                }
+                self.incoming_qos2.insert(id);
+                self.route_acked(p, id, ctx);
             }
             (_, None) => self.violation(ctx, ReasonCode::ProtocolError, "PUBLISH without packet id"),
         }
+    }
+
+    /// A publish over the client's rate or bandwidth. QoS 0 is dropped. QoS 1/2 over the
+    /// bandwidth is refused with 0x97 in PUBACK/PUBREC (MQTT 3.x: the connection closes);
+    /// over the message rate the connection closes with DISCONNECT 0x96, the only packet that
+    /// may carry that code.
+    fn rate_limited(&mut self, qos: QoS, id: Option<u16>, reason: ReasonCode, ctx: &mut Context<Self>) {
+        self.metrics().dropped(crate::metrics::DropReason::RateLimited);
+        match id {
+            Some(_) if qos != QoS::AtMostOnce && reason == ReasonCode::MessageRateTooHigh => {
+                self.violation(ctx, reason, "publish rate limit exceeded")
+            }
+            Some(id) if qos != QoS::AtMostOnce => self.ack_now(id, qos, reason, ctx),
+            _ => {}
+        }
+    }
+
+    /// Routes a QoS 1/2 publish; its acknowledgement waits for the router or store if needed.
+    fn route_acked(&mut self, p: Publish, id: u16, ctx: &mut Context<Self>) {
+        let qos = p.qos;
+        if !self.acks_wait(p.retain) {
+            self.route(p);
+            return self.ack_now(id, qos, ReasonCode::Success, ctx);
+        }
+        let seq = self.ack_later(id, qos);
+        let incoming_qos2 = (qos == QoS::ExactlyOnce).then_some(id);
+        let message = self.message_of(p);
+        self.shared.router.do_send(messages::PublishAcked {
+            message,
+            incoming_qos2,
+            seq,
+            reply: ctx.address().recipient(),
+        });
     }
 
     /// Maps topic aliases to topics (MQTT 5, [MQTT-3.3.2-7..12]).
@@ -145,6 +199,12 @@ impl Session {
 
     /// Hands a validated publish to the router.
     fn route(&mut self, p: Publish) {
+        let message = self.message_of(p);
+        self.shared.router.do_send(messages::Publish(message));
+    }
+
+    /// The version-neutral message of a PUBLISH.
+    fn message_of(&self, p: Publish) -> Arc<Message> {
         let props = p.properties;
         let message = Message {
             topic: p.topic,
@@ -162,7 +222,7 @@ impl Session {
             },
             received_at: Instant::now(),
         };
-        self.shared.router.do_send(messages::Publish(Arc::new(message)));
+        Arc::new(message)
     }
 
     fn on_ack(
@@ -171,15 +231,21 @@ impl Session {
         ack: impl FnOnce(&mut super::inflight::Outbound, u16) -> AckOutcome,
         ctx: &mut Context<Self>,
     ) {
+        let seq = self.outbound.get(id).and_then(|d| d.store_seq);
         if ack(&mut self.outbound, id) == AckOutcome::Completed {
+            self.store_complete(seq);
             self.drain_queue(ctx);
         }
     }
 
     fn on_pubrec(&mut self, r: PubResponse, ctx: &mut Context<Self>) {
+        let seq = self.outbound.get(r.packet_id).and_then(|d| d.store_seq);
         match self.outbound.pubrec(r.packet_id, r.reason.is_error()) {
-            AckOutcome::SendPubRel => self.send(&Packet::PubRel(PubResponse::success(r.packet_id))),
-            AckOutcome::Completed => self.drain_queue(ctx),
+            AckOutcome::SendPubRel => self.send_pubrel(r.packet_id, ctx),
+            AckOutcome::Completed => {
+                self.store_complete(seq);
+                self.drain_queue(ctx)
+            }
             AckOutcome::Unknown => {
                 let reason = ReasonCode::PacketIdentifierNotFound;
                 self.send(&Packet::PubRel(PubResponse { reason, ..PubResponse::success(r.packet_id) }));
@@ -189,6 +255,7 @@ impl Session {
 
     fn on_pubrel(&mut self, r: PubResponse) {
         let reason = if self.incoming_qos2.remove(&r.packet_id) {
+            self.store_incoming_done(r.packet_id);
             ReasonCode::Success
         } else {
             ReasonCode::PacketIdentifierNotFound
@@ -260,6 +327,7 @@ impl Session {
         }
         let limit = mqtt.max_subscriptions_per_client;
         if limit != 0 && self.subscriptions.len() >= limit && !self.subscriptions.contains(filter) {
+            self.metrics().limit_hit(crate::metrics::Limit::Subscriptions);
             return Err(Some(ReasonCode::QuotaExceeded));
         }
         // Grant at most the broker's maximum QoS.

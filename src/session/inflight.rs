@@ -52,6 +52,8 @@ pub struct Outbound {
     max_queued: usize,
     max_queued_bytes: usize,
     dropped: u64,
+    /// Store keys of dropped deliveries, for the session to tell the store.
+    dropped_seqs: Vec<u64>,
 }
 
 impl Outbound {
@@ -67,6 +69,7 @@ impl Outbound {
             max_queued,
             max_queued_bytes,
             dropped: 0,
+            dropped_seqs: Vec::new(),
         }
     }
 
@@ -108,6 +111,7 @@ impl Outbound {
             || (self.max_queued_bytes != 0 && self.queued_bytes + size > self.max_queued_bytes);
         if full {
             self.dropped += 1;
+            self.dropped_seqs.extend(delivery.store_seq);
             return;
         }
         self.queued_bytes += size;
@@ -144,6 +148,16 @@ impl Outbound {
                 return self.next_id;
             }
         }
+    }
+
+    /// The in-flight delivery with this packet id.
+    pub fn get(&self, packet_id: u16) -> Option<&Delivery> {
+        self.inflight.get(&packet_id).map(|e| &e.delivery)
+    }
+
+    /// Store keys of deliveries dropped since the last call.
+    pub fn take_dropped_seqs(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.dropped_seqs)
     }
 
     /// Forgets an in-flight message that could not be sent (e.g. too large for the client).
@@ -251,6 +265,7 @@ mod tests {
             qos,
             retain: false,
             subscription_ids: Default::default(),
+            store_seq: None,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod codec;
 mod handshake;
 mod inbound;
 pub mod inflight;
+pub mod ops;
 mod outbound;
 pub mod outbox;
 
@@ -27,14 +28,13 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::FramedRead;
 
 use crate::config::Config;
 use crate::protocol::{self, Disconnect, Packet, Protocol, ReasonCode};
 use crate::router::messages::{Control, Deliver, Detach, PendingWill, SessionClosed};
 use crate::router::Router;
 use crate::transport::PeerInfo;
-use codec::{PacketDecoder, ReadError};
+use codec::{PacketStream, ReadError};
 use inflight::Outbound;
 use outbox::Outbox;
 
@@ -46,6 +46,8 @@ pub struct SessionShared {
     pub router: Addr<Router>,
     /// Source of connection ids.
     pub next_connection_id: AtomicU64,
+    /// Metrics, store and broker-wide limits.
+    pub ops: ops::SharedOps,
 }
 
 /// Where the connection stands.
@@ -100,6 +102,8 @@ pub struct Session {
     reason_string: Option<String>,
     /// The listener's connection slot, released when the session ends.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Limits, ordered acknowledgements, store writes.
+    ops: ops::SessionOps,
 }
 
 impl Session {
@@ -115,9 +119,14 @@ impl Session {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        let Some(slot) = shared.ops.connection_slot(shared.config.limits.max_connections) else {
+            tracing::warn!(peer = %peer.addr, "connection refused: limits.max_connections reached");
+            return;
+        };
+        shared.ops.metrics.connections_accepted.inc();
         Session::start_in_arbiter(arbiter, move |ctx| {
             let max_packet = peer.max_packet_size(&shared.config.mqtt);
-            ctx.add_stream(FramedRead::with_capacity(reader, PacketDecoder::new(max_packet), 4096));
+            ctx.add_stream(PacketStream::new(reader, max_packet).with_metrics(shared.ops.metrics.clone()));
             let addr = ctx.address();
             let out = Outbox::spawn(writer, move |err| addr.do_send(WriterDone(err)));
             let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
@@ -147,6 +156,7 @@ impl Session {
                 dropped: 0,
                 reason_string: None,
                 _permit: permit,
+                ops: ops::SessionOps::new(&shared.config.limits, Some(slot)),
                 shared,
             }
         });
@@ -155,8 +165,15 @@ impl Session {
     /// Encodes one packet into the write buffer.
     fn send(&self, packet: &Packet) {
         let protocol = self.protocol;
-        if let Err(e) = self.out.write(|buf| protocol::encode_packet(packet, protocol, buf)) {
-            tracing::error!(client_id = %self.client_id, error = %e, "cannot encode {}", packet.name());
+        let written = self.out.write(|buf| {
+            let before = buf.len();
+            protocol::encode_packet(packet, protocol, buf).map(|()| buf.len() - before)
+        });
+        match written {
+            Ok(n) => self.shared.ops.metrics.bytes_sent.add(n as u64),
+            Err(e) => {
+                tracing::error!(client_id = %self.client_id, error = %e, "cannot encode {}", packet.name());
+            }
         }
     }
 
@@ -173,6 +190,7 @@ impl Session {
                     self.send(&Packet::Disconnect(disconnect));
                 }
                 if !keep_will {
+                    self.store_will(false);
                     self.will = None;
                 }
                 self.phase = Phase::Detaching;
@@ -216,6 +234,7 @@ impl Session {
             session,
             will: self.will.take(),
         });
+        self.shared.ops.metrics.clients_connected.dec();
         tracing::info!(client_id = %self.client_id, peer = %self.peer, "client disconnected");
         ctx.stop();
     }

@@ -20,26 +20,31 @@ impl Session {
             // Closing: keep QoS 1/2 for the stored session; QoS 0 follows the offline rule.
             if delivery.qos != QoS::AtMostOnce || self.shared.config.mqtt.queue_qos0_messages {
                 self.outbound.enqueue(delivery);
+                self.note_dropped();
             }
             return;
         }
         if delivery.qos == QoS::AtMostOnce {
             if self.out.backlog() > QOS0_BACKLOG_LIMIT {
                 self.dropped += 1;
+                self.metrics().dropped(crate::metrics::DropReason::SlowConsumer);
                 return;
             }
             return self.write_publish(&delivery, None, false);
         }
         if let Some(id) = self.outbound.submit(delivery.clone()) {
-            self.write_publish(&delivery, Some(id), false);
+            self.send_new(&delivery, id, ctx);
         }
-        let _ = ctx;
+        self.note_dropped();
     }
 
     /// Sends queued messages while the in-flight window has room.
-    pub(super) fn drain_queue(&mut self, _ctx: &mut Context<Self>) {
+    pub(super) fn drain_queue(&mut self, ctx: &mut Context<Self>) {
         while let Some((delivery, id)) = self.outbound.next_ready() {
-            self.write_publish(&delivery, id, false);
+            match id {
+                Some(id) => self.send_new(&delivery, id, ctx),
+                None => self.write_publish(&delivery, None, false),
+            }
         }
     }
 
@@ -52,6 +57,8 @@ impl Session {
             if let Some(id) = packet_id {
                 self.outbound.abandon(id);
             }
+            self.metrics().dropped(crate::metrics::DropReason::Expired);
+            self.store_complete(d.store_seq);
             return;
         };
         let mut publish = Publish {
@@ -84,8 +91,11 @@ impl Session {
             if let Some(id) = packet_id {
                 self.outbound.abandon(id);
             }
+            self.metrics().dropped(crate::metrics::DropReason::TooLarge);
+            self.store_complete(d.store_seq);
             return;
         }
+        self.metrics().sent(d.qos);
         self.send(&packet);
     }
 

@@ -34,6 +34,7 @@ pub async fn accept_loop(
             Some(sem) => match sem.clone().try_acquire_owned() {
                 Ok(p) => Some(p),
                 Err(_) => {
+                    shared.ops.metrics.limit_hit(crate::metrics::Limit::ListenerConnections);
                     tracing::warn!(listener = %spec.name, %peer, "connection refused: listener is at max_connections");
                     continue;
                 }

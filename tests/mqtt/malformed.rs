@@ -160,3 +160,27 @@ async fn v5_disconnect_carries_a_reason_string() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn subscription_identifier_from_a_client_is_a_protocol_error() {
+    // [MQTT-3.3.4-6]
+    let b = TestBroker::start();
+    let mut raw = Raw::connect(&b).await;
+    raw.handshake(Protocol::V5, "subid").await;
+    let mut p = Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: "t".into(),
+        packet_id: None,
+        payload: bytes::Bytes::new(),
+        properties: Default::default(),
+    };
+    p.properties.subscription_identifiers = vec![5];
+    raw.send(&Packet::Publish(p)).await;
+    let rest = raw.closed().await;
+    assert!(
+        matches!(rest.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::ProtocolError),
+        "{rest:?}"
+    );
+}

@@ -210,3 +210,57 @@ async fn many_messages_arrive_in_order() {
         assert_eq!(&m.payload[..], &i.to_be_bytes());
     }
 }
+
+#[tokio::test]
+async fn a_subscriber_that_never_reads_does_not_slow_the_others() {
+    // Fan-out never blocks: the stalled session's queue fills, its overflow is dropped and
+    // counted, and the healthy subscriber gets every message.
+    let b = TestBroker::start();
+    let mut stalled = Raw::connect(&b).await;
+    stalled.handshake(Protocol::V3_1_1, "stalled").await;
+    stalled
+        .send(&Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            subscription_identifier: None,
+            user_properties: vec![],
+            filters: vec![(
+                "flood".into(),
+                SubscriptionOptions { qos: QoS::AtLeastOnce, ..Default::default() },
+            )],
+        }))
+        .await;
+    assert!(matches!(stalled.recv().await, Some(Packet::SubAck(_))));
+    // From here on `stalled` never reads its socket.
+    let mut healthy = V4::connect(&b, "healthy").await;
+    healthy.subscribe("flood", Q::AtLeastOnce).await;
+    let p = V4::connect(&b, "p").await;
+    const N: u32 = 5000;
+    tokio::spawn(async move {
+        let payload = vec![0u8; 4096];
+        for i in 0..N {
+            let mut m = payload.clone();
+            m[..4].copy_from_slice(&i.to_be_bytes());
+            p.client.publish("flood", Q::AtLeastOnce, false, m).await.unwrap();
+            if i % 50 == 49 {
+                // A steady stream the healthy subscriber can keep up with, even in debug builds.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    for i in 0..N {
+        let m = healthy.next_publish().await;
+        assert_eq!(&m.payload[..4], &i.to_be_bytes());
+    }
+    // The stalled client now reads: it gets what its bounded queues held, not all N.
+    let mut got = 0u32;
+    while let Ok(Some(packet)) = tokio::time::timeout(Duration::from_millis(700), stalled.recv()).await {
+        if let Packet::Publish(m) = packet {
+            got += 1;
+            stalled.send(&Packet::PubAck(PubResponse::success(m.packet_id.unwrap()))).await;
+        }
+    }
+    assert!(got >= 1000, "the in-flight window was delivered: {got}");
+    assert!(got < N, "the overflow was dropped, not buffered without bound: {got}");
+    drop(stalled);
+}

@@ -1,0 +1,119 @@
+//! The Prometheus text exposition format (version 0.0.4) for [`Metrics`] plus the router's
+//! counters.
+
+use std::fmt::Write as _;
+
+use super::{DropReason, Limit, Metrics};
+use crate::router::messages::RouterStats;
+
+/// The `Content-Type` of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+struct Out(String);
+
+impl Out {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+    fn one(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+        self.head(name, kind, help);
+        let _ = writeln!(self.0, "{name} {value}");
+    }
+    fn labeled(&mut self, name: &str, label: &str, value_label: &str, value: impl std::fmt::Display) {
+        let _ = writeln!(self.0, "{name}{{{label}=\"{value_label}\"}} {value}");
+    }
+}
+
+/// Renders every metric.
+pub fn render(m: &Metrics, router: &RouterStats) -> String {
+    let mut o = Out(String::with_capacity(4096));
+    o.one("aviary_uptime_seconds", "gauge", "Seconds since the broker started.", m.uptime_secs());
+    o.one(
+        "aviary_connections_accepted_total",
+        "counter",
+        "TCP connections accepted.",
+        m.connections_accepted.get(),
+    );
+    o.one("aviary_clients_connected", "gauge", "Clients connected now.", m.clients_connected.get());
+    o.one(
+        "aviary_clients_maximum",
+        "gauge",
+        "Most clients connected at once since start.",
+        m.clients_maximum.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    o.one("aviary_client_connects_total", "counter", "Successful CONNECTs.", m.clients_connects.get());
+    o.one(
+        "aviary_sessions_offline",
+        "gauge",
+        "Sessions kept for disconnected clients.",
+        router.sessions_offline,
+    );
+    o.one("aviary_subscriptions", "gauge", "Subscriptions in the topic tree.", router.subscriptions);
+    o.one("aviary_retained_messages", "gauge", "Retained messages.", router.retained);
+    o.one(
+        "aviary_queued_messages",
+        "gauge",
+        "Messages queued for disconnected persistent sessions.",
+        router.queued_messages,
+    );
+    o.one(
+        "aviary_messages_routed_total",
+        "counter",
+        "Messages routed by the router.",
+        router.messages_routed,
+    );
+    o.head("aviary_messages_received_total", "counter", "PUBLISH packets received from clients, by QoS.");
+    for (q, c) in m.messages_received.iter().enumerate() {
+        o.labeled("aviary_messages_received_total", "qos", &q.to_string(), c.get());
+    }
+    o.head("aviary_messages_sent_total", "counter", "PUBLISH packets sent to clients, by QoS.");
+    for (q, c) in m.messages_sent.iter().enumerate() {
+        o.labeled("aviary_messages_sent_total", "qos", &q.to_string(), c.get());
+    }
+    o.one("aviary_bytes_received_total", "counter", "Bytes read from clients.", m.bytes_received.get());
+    o.one("aviary_bytes_sent_total", "counter", "Bytes written to clients.", m.bytes_sent.get());
+    o.head("aviary_messages_dropped_total", "counter", "Deliveries dropped, by reason.");
+    for r in DropReason::ALL {
+        let router_part = match r {
+            DropReason::QueueFull => router.dropped_queue_full,
+            DropReason::Expired => router.dropped_expired,
+            _ => 0,
+        };
+        o.labeled("aviary_messages_dropped_total", "reason", r.label(), m.dropped_count(r) + router_part);
+    }
+    o.head("aviary_limit_hits_total", "counter", "Times a configured limit was hit, by limit.");
+    for l in Limit::ALL {
+        o.labeled("aviary_limit_hits_total", "limit", l.label(), m.limit_hits(l));
+    }
+    o.head("aviary_auth_total", "counter", "Authentication decisions, by result.");
+    o.labeled("aviary_auth_total", "result", "success", m.auth_success.get());
+    o.labeled("aviary_auth_total", "result", "failure", m.auth_failure.get());
+    o.one("aviary_persistence_commits_total", "counter", "Store commits.", m.persist_commits.get());
+    o.one(
+        "aviary_persistence_failures_total",
+        "counter",
+        "Store commits that failed.",
+        m.persist_failures.get(),
+    );
+    o.one("aviary_persistence_writes_total", "counter", "Changes written to the store.", m.persist_ops.get());
+    o.one(
+        "aviary_persistence_healthy",
+        "gauge",
+        "1 while the store accepts writes, 0 after a failed commit.",
+        m.persist_healthy.get(),
+    );
+    render_histogram(&mut o, m);
+    o.0
+}
+
+fn render_histogram(o: &mut Out, m: &Metrics) {
+    let name = "aviary_persistence_commit_seconds";
+    o.head(name, "histogram", "Time one store commit takes (write and fsync).");
+    let (buckets, count, sum) = m.persist_commit_latency.snapshot();
+    for (le, c) in buckets {
+        let _ = writeln!(o.0, "{name}_bucket{{le=\"{le}\"}} {c}");
+    }
+    let _ = writeln!(o.0, "{name}_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(o.0, "{name}_sum {sum}");
+    let _ = writeln!(o.0, "{name}_count {count}");
+}

@@ -1,0 +1,260 @@
+//! The writer's picture of what is on disk, and the changes waiting for the next commit.
+//!
+//! Every [`Op`] updates the picture and records the rows to write or delete in `pending`;
+//! a later change to the same row replaces the earlier one, so in periodic mode a message
+//! queued and acknowledged between two writes never reaches the disk. Plain data, no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap;
+
+use super::records::{encode, EntryRecord, MessageRecord, SessionRecord};
+use super::Op;
+
+/// One row of one table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Key {
+    /// sessions: client id.
+    Session(String),
+    /// subscriptions: (client id, filter as written).
+    Sub(String, String),
+    /// queue: (client id, sequence).
+    Queue(String, u64),
+    /// messages: message id.
+    Message(u64),
+    /// incoming QoS 2 packet ids: (client id, packet id).
+    Incoming(String, u16),
+    /// retained messages: topic.
+    Retained(String),
+    /// wills: client id.
+    Will(String),
+}
+
+/// The rows to write (`Some`) or delete (`None`) at the next commit.
+pub type Pending = BTreeMap<Key, Option<Vec<u8>>>;
+
+/// What the writer knows is (or will be) on disk.
+#[derive(Debug, Default)]
+pub struct Model {
+    /// Queue entries by (client, sequence).
+    pub entries: BTreeMap<(String, u64), EntryRecord>,
+    /// Subscriptions by (client, filter).
+    pub subs: BTreeSet<(String, String)>,
+    /// Incoming QoS 2 ids.
+    pub incoming: BTreeSet<(String, u16)>,
+    /// Queue entries referring to each message.
+    pub refcount: FxHashMap<u64, u32>,
+    /// Changes not yet committed.
+    pub pending: Pending,
+}
+
+impl Model {
+    /// Applies one change.
+    pub fn apply(&mut self, op: Op) {
+        match op {
+            Op::SessionUp { client, expiry_secs } => {
+                let rec = SessionRecord { expiry_secs, disconnected_unix_ms: None };
+                self.pending.insert(Key::Session(client), Some(encode(&rec)));
+            }
+            Op::SessionDown { client, expiry_secs, at_unix_ms } => {
+                let rec = SessionRecord { expiry_secs, disconnected_unix_ms: Some(at_unix_ms) };
+                self.pending.insert(Key::Session(client), Some(encode(&rec)));
+            }
+            Op::SessionEnd { client } => self.end_session(&client),
+            Op::Subscribe { client, filter, record } => {
+                self.subs.insert((client.clone(), filter.clone()));
+                self.pending.insert(Key::Sub(client, filter), Some(encode(&record)));
+            }
+            Op::Unsubscribe { client, filter } => {
+                self.subs.remove(&(client.clone(), filter.clone()));
+                self.pending.insert(Key::Sub(client, filter), None);
+            }
+            Op::Routed { msg_id, message, targets, incoming } => {
+                if !targets.is_empty() {
+                    let rec = MessageRecord::from_message(&message);
+                    self.pending.insert(Key::Message(msg_id), Some(encode(&rec)));
+                    self.refcount.insert(msg_id, u32::try_from(targets.len()).unwrap_or(u32::MAX));
+                }
+                for (client, seq, entry) in targets {
+                    self.put_entry(client, seq, entry);
+                }
+                if let Some((client, id)) = incoming {
+                    self.incoming.insert((client.clone(), id));
+                    self.pending.insert(Key::Incoming(client, id), Some(Vec::new()));
+                }
+            }
+            Op::Retain { topic, message } => {
+                let row = message.map(|m| encode(&MessageRecord::from_message(&m)));
+                self.pending.insert(Key::Retained(topic), row);
+            }
+            Op::Assign { client, seq, packet_id } => {
+                if let Some(mut e) = self.entries.get(&(client.clone(), seq)).cloned() {
+                    e.packet_id = Some(packet_id);
+                    self.put_entry(client, seq, e);
+                }
+            }
+            Op::Release { client, seq } => {
+                if let Some(mut e) = self.entries.get(&(client.clone(), seq)).cloned() {
+                    e.released = true;
+                    self.put_entry(client, seq, e);
+                }
+            }
+            Op::Complete { client, seq } => self.remove_entry(client, seq),
+            Op::IncomingDone { client, packet_id } => {
+                if self.incoming.remove(&(client.clone(), packet_id)) {
+                    self.pending.insert(Key::Incoming(client, packet_id), None);
+                }
+            }
+            Op::Will { client, will } => {
+                self.pending.insert(Key::Will(client), will.map(|w| encode(&w)));
+            }
+        }
+    }
+
+    fn put_entry(&mut self, client: String, seq: u64, entry: EntryRecord) {
+        self.pending.insert(Key::Queue(client.clone(), seq), Some(encode(&entry)));
+        self.entries.insert((client, seq), entry);
+    }
+
+    fn remove_entry(&mut self, client: String, seq: u64) {
+        let Some(entry) = self.entries.remove(&(client.clone(), seq)) else { return };
+        self.pending.insert(Key::Queue(client, seq), None);
+        self.release_message(entry.msg_id);
+    }
+
+    fn release_message(&mut self, msg_id: u64) {
+        let left = match self.refcount.get_mut(&msg_id) {
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                *n
+            }
+            None => 0,
+        };
+        if left == 0 {
+            self.refcount.remove(&msg_id);
+            self.pending.insert(Key::Message(msg_id), None);
+        }
+    }
+
+    fn end_session(&mut self, client: &str) {
+        let lo = (client.to_owned(), 0u64);
+        let hi = (client.to_owned(), u64::MAX);
+        let seqs: Vec<u64> = self.entries.range(lo..=hi).map(|((_, s), _)| *s).collect();
+        for seq in seqs {
+            self.remove_entry(client.to_owned(), seq);
+        }
+        let subs: Vec<String> = self
+            .subs
+            .range((client.to_owned(), String::new())..)
+            .take_while(|(c, _)| c == client)
+            .map(|(_, f)| f.clone())
+            .collect();
+        for f in subs {
+            self.subs.remove(&(client.to_owned(), f.clone()));
+            self.pending.insert(Key::Sub(client.to_owned(), f), None);
+        }
+        let ids: Vec<u16> = self
+            .incoming
+            .range((client.to_owned(), 0)..=(client.to_owned(), u16::MAX))
+            .map(|(_, id)| *id)
+            .collect();
+        for id in ids {
+            self.incoming.remove(&(client.to_owned(), id));
+            self.pending.insert(Key::Incoming(client.to_owned(), id), None);
+        }
+        self.pending.insert(Key::Session(client.to_owned()), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::message::{Message, MessageProperties};
+    use crate::protocol::QoS;
+
+    fn message() -> Arc<Message> {
+        Arc::new(Message {
+            topic: "a/b".into(),
+            payload: bytes::Bytes::from_static(b"p"),
+            qos: QoS::ExactlyOnce,
+            retain: false,
+            publisher: None,
+            properties: MessageProperties::default(),
+            received_at: Instant::now(),
+        })
+    }
+
+    fn entry(msg_id: u64) -> EntryRecord {
+        EntryRecord {
+            msg_id,
+            qos: 2,
+            retain: false,
+            subscription_ids: vec![],
+            packet_id: None,
+            released: false,
+        }
+    }
+
+    #[test]
+    fn message_row_lives_while_an_entry_refers_to_it() {
+        let mut m = Model::default();
+        let targets = vec![("a".to_owned(), 1, entry(7)), ("b".to_owned(), 2, entry(7))];
+        m.apply(Op::Routed { msg_id: 7, message: message(), targets, incoming: Some(("p".into(), 3)) });
+        assert!(matches!(m.pending.get(&Key::Message(7)), Some(Some(_))));
+        assert!(matches!(m.pending.get(&Key::Incoming("p".into(), 3)), Some(Some(_))));
+        m.pending.clear();
+        m.apply(Op::Complete { client: "a".into(), seq: 1 });
+        assert_eq!(m.pending.get(&Key::Message(7)), None, "still referred to by b");
+        m.apply(Op::Complete { client: "b".into(), seq: 2 });
+        assert_eq!(m.pending.get(&Key::Message(7)), Some(&None));
+        assert_eq!(m.pending.get(&Key::Queue("b".into(), 2)), Some(&None));
+    }
+
+    #[test]
+    fn assign_and_release_rewrite_the_entry() {
+        let mut m = Model::default();
+        m.apply(Op::Routed {
+            msg_id: 1,
+            message: message(),
+            targets: vec![("a".into(), 5, entry(1))],
+            incoming: None,
+        });
+        m.apply(Op::Assign { client: "a".into(), seq: 5, packet_id: 42 });
+        m.apply(Op::Release { client: "a".into(), seq: 5 });
+        let e = &m.entries[&("a".to_owned(), 5)];
+        assert_eq!((e.packet_id, e.released), (Some(42), true));
+    }
+
+    #[test]
+    fn session_end_deletes_every_row_of_the_client() {
+        let mut m = Model::default();
+        m.apply(Op::SessionUp { client: "a".into(), expiry_secs: 60 });
+        m.apply(Op::Routed {
+            msg_id: 1,
+            message: message(),
+            targets: vec![("a".into(), 5, entry(1))],
+            incoming: Some(("a".into(), 9)),
+        });
+        let rec = super::super::records::SubRecord::new(
+            None,
+            "x",
+            &crate::router::state::SubEntry { options: Default::default(), subscription_id: None },
+        );
+        m.apply(Op::Subscribe { client: "a".into(), filter: "x".into(), record: rec });
+        m.pending.clear();
+        m.apply(Op::SessionEnd { client: "a".into() });
+        for k in [
+            Key::Session("a".into()),
+            Key::Queue("a".into(), 5),
+            Key::Message(1),
+            Key::Sub("a".into(), "x".into()),
+            Key::Incoming("a".into(), 9),
+        ] {
+            assert_eq!(m.pending.get(&k), Some(&None), "{k:?}");
+        }
+        assert!(m.entries.is_empty() && m.subs.is_empty() && m.incoming.is_empty());
+    }
+}

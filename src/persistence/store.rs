@@ -1,0 +1,148 @@
+//! The redb file: table definitions, opening (with a format check), one commit of the pending
+//! changes, and reading everything back at startup.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::model::{Key, Pending};
+use super::StoreError;
+
+/// Bumped when the meaning of a table or record changes.
+pub const FORMAT_VERSION: u64 = 1;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+const SUBS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("subscriptions");
+const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queue");
+const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
+const INCOMING: TableDefinition<(&str, u16), ()> = TableDefinition::new("incoming_qos2");
+const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
+const WILLS: TableDefinition<&str, &[u8]> = TableDefinition::new("wills");
+
+fn storage(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+/// Every row, as read at startup.
+#[derive(Debug, Default)]
+pub struct Rows {
+    /// client -> session record.
+    pub sessions: Vec<(String, Vec<u8>)>,
+    /// (client, filter) -> subscription record.
+    pub subs: Vec<((String, String), Vec<u8>)>,
+    /// (client, seq) -> entry record.
+    pub queue: Vec<((String, u64), Vec<u8>)>,
+    /// id -> message record.
+    pub messages: Vec<(u64, Vec<u8>)>,
+    /// (client, packet id).
+    pub incoming: Vec<(String, u16)>,
+    /// topic -> message record.
+    pub retained: Vec<(String, Vec<u8>)>,
+    /// client -> will record.
+    pub wills: Vec<(String, Vec<u8>)>,
+}
+
+/// Opens (or creates) the store and checks its format version.
+pub fn open(path: &Path) -> Result<Database, StoreError> {
+    let db = Database::create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked,
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            StoreError::Corrupt(io.to_string())
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Io(io)) => StoreError::Io(io.to_string()),
+        other => StoreError::Corrupt(other.to_string()),
+    })?;
+    let txn = db.begin_write().map_err(storage)?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let version =
+            meta.get("format_version").map_err(|e| StoreError::Corrupt(e.to_string()))?.map(|v| v.value());
+        match version {
+            None => {
+                meta.insert("format_version", FORMAT_VERSION).map_err(storage)?;
+            }
+            Some(FORMAT_VERSION) => {}
+            Some(other) => return Err(StoreError::Version(other)),
+        }
+    }
+    txn.commit().map_err(storage)?;
+    Ok(db)
+}
+
+/// Reads every row.
+pub fn load(db: &Database) -> Result<Rows, StoreError> {
+    let corrupt = |e: redb::Error| StoreError::Corrupt(e.to_string());
+    let txn = db.begin_read().map_err(|e| corrupt(e.into()))?;
+    let mut rows = Rows::default();
+    macro_rules! read {
+        ($table:expr, $out:expr, |$k:ident, $v:ident| $map:expr) => {{
+            match txn.open_table($table) {
+                Ok(t) => {
+                    for row in t.iter().map_err(|e| corrupt(e.into()))? {
+                        let (k, v) = row.map_err(|e| corrupt(e.into()))?;
+                        let ($k, $v) = (k.value(), v.value());
+                        $out.push($map);
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(corrupt(e.into())),
+            }
+        }};
+    }
+    read!(SESSIONS, rows.sessions, |k, v| (k.to_owned(), v.to_vec()));
+    read!(SUBS, rows.subs, |k, v| ((k.0.to_owned(), k.1.to_owned()), v.to_vec()));
+    read!(QUEUE, rows.queue, |k, v| ((k.0.to_owned(), k.1), v.to_vec()));
+    read!(MESSAGES, rows.messages, |k, v| (k, v.to_vec()));
+    read!(INCOMING, rows.incoming, |k, _v| (k.0.to_owned(), k.1));
+    read!(RETAINED, rows.retained, |k, v| (k.to_owned(), v.to_vec()));
+    read!(WILLS, rows.wills, |k, v| (k.to_owned(), v.to_vec()));
+    Ok(rows)
+}
+
+/// Writes the pending changes in one transaction (one fsync).
+pub fn commit(db: &Database, pending: &Pending) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(storage)?;
+    {
+        let mut sessions = txn.open_table(SESSIONS).map_err(storage)?;
+        let mut subs = txn.open_table(SUBS).map_err(storage)?;
+        let mut queue = txn.open_table(QUEUE).map_err(storage)?;
+        let mut messages = txn.open_table(MESSAGES).map_err(storage)?;
+        let mut incoming = txn.open_table(INCOMING).map_err(storage)?;
+        let mut retained = txn.open_table(RETAINED).map_err(storage)?;
+        let mut wills = txn.open_table(WILLS).map_err(storage)?;
+        for (key, row) in pending {
+            let v = row.as_deref();
+            match key {
+                Key::Session(c) => put(&mut sessions, c.as_str(), v)?,
+                Key::Sub(c, f) => put(&mut subs, (c.as_str(), f.as_str()), v)?,
+                Key::Queue(c, s) => put(&mut queue, (c.as_str(), *s), v)?,
+                Key::Message(id) => put(&mut messages, *id, v)?,
+                Key::Retained(t) => put(&mut retained, t.as_str(), v)?,
+                Key::Will(c) => put(&mut wills, c.as_str(), v)?,
+                Key::Incoming(c, id) => {
+                    let k = (c.as_str(), *id);
+                    if v.is_some() {
+                        incoming.insert(k, ()).map_err(storage)?;
+                    } else {
+                        incoming.remove(k).map_err(storage)?;
+                    }
+                }
+            }
+        }
+    }
+    txn.commit().map_err(storage)
+}
+
+fn put<'k, K: redb::Key + 'static>(
+    table: &mut redb::Table<'_, K, &'static [u8]>,
+    key: impl std::borrow::Borrow<K::SelfType<'k>>,
+    value: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    match value {
+        Some(v) => table.insert(key, v).map(drop).map_err(storage),
+        None => table.remove(key).map(drop).map_err(storage),
+    }
+}
