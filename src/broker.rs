@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::config::Config;
+use crate::config::{Config, RouterThread};
 use crate::metrics::Metrics;
 use crate::persistence::{self, StoreError, StoreHandle};
 use crate::protocol::ReasonCode;
@@ -140,7 +140,8 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
     };
     let system = actix_rt::System::new();
     system.block_on(async move {
-        let router_arbiter = actix_rt::Arbiter::new();
+        let router_arbiter =
+            (config.workers.router_thread == RouterThread::Dedicated).then(actix_rt::Arbiter::new);
         let mqtt = Arc::new(config.mqtt.clone());
         let ops = RouterOps {
             metrics: metrics.clone(),
@@ -149,9 +150,10 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
             store: store.clone(),
             recovered,
         };
-        let router = Router::start_in_arbiter(&router_arbiter.handle(), move |_| Router::with_ops(mqtt, ops));
         let workers: Vec<actix_rt::Arbiter> =
             (0..config.worker_threads()).map(|_| actix_rt::Arbiter::new()).collect();
+        let home = router_arbiter.as_ref().map_or_else(|| workers[0].handle(), |a| a.handle());
+        let router = Router::start_in_arbiter(&home, move |_| Router::with_ops(mqtt, ops));
         let handles: Arc<[actix_rt::ArbiterHandle]> = workers.iter().map(|a| a.handle()).collect();
         let shared = Arc::new(SessionShared {
             config: config.clone(),
@@ -204,7 +206,9 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
         for w in workers {
             w.stop();
         }
-        router_arbiter.stop();
+        if let Some(a) = router_arbiter {
+            a.stop();
+        }
     });
     if let Some(t) = store_thread {
         let _ = t.join();

@@ -233,12 +233,26 @@ impl Default for MqttConfig {
     }
 }
 
+/// Where the topic router runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RouterThread {
+    /// On a thread of its own (best when cores are plentiful).
+    Dedicated,
+    /// On the first session worker thread: messages between sessions on that thread and the
+    /// router need no cross-thread wake-up (fewer context switches on small machines).
+    #[default]
+    Shared,
+}
+
 /// The `[workers]` table.
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkersConfig {
     /// Session worker threads; 0 means one per core.
     pub threads: usize,
+    /// Where the topic router runs: `shared` or `dedicated`.
+    pub router_thread: RouterThread,
 }
 
 /// Log output format.

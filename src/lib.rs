@@ -11,7 +11,8 @@
 //! - [`session`]: one actor per connection. Decodes packets, runs the handshake, applies
 //!   policy (validation, limits, authentication) and keeps the QoS state machines; writes are
 //!   batched through an outbox.
-//! - [`router`]: the topic-router actor, one per broker on its own thread: registry of
+//! - [`router`]: the topic-router actor, one per broker (on the first worker thread, or on a
+//!   thread of its own with `workers.router_thread = "dedicated"`): registry of
 //!   sessions, topic tree with shared groups, retained messages, wills and session expiry.
 //! - [`transport`]: listeners that turn accepted sockets into byte streams for sessions:
 //!   plain TCP, TLS (rustls, reloadable), WebSocket and WebSocket over TLS. The TLS or
