@@ -381,6 +381,11 @@ impl RouterState {
                 self.ops.metrics.limit_hit(crate::metrics::Limit::QueuedMessages);
                 return;
             }
+            if self.ops.store.is_none() || delivery.qos == QoS::AtMostOnce {
+                // Hot path: nothing to persist, no Recipient clone (it allocates).
+                handle.deliver.do_send(Deliver(delivery));
+                return;
+            }
             let to = handle.deliver.clone();
             self.store_delivery(client_id, &mut delivery);
             self.send_delivery(&to, delivery);
