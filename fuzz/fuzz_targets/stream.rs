@@ -47,9 +47,13 @@ impl Pieces<'_> {
 }
 
 impl AsyncRead for Pieces<'_> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let r = self.next();
-        if r % 5 == 0 {
+        if r.is_multiple_of(5) {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
