@@ -1,12 +1,15 @@
-//! Feeds arbitrary bytes to the MQTT decoder: `cargo +nightly fuzz run decode`.
+//! Feeds arbitrary bytes to the MQTT decoder: `cargo fuzz run decode` (see the README's Tests
+//! section for the flags this machine needs).
 //!
 //! The first input byte selects the protocol (before CONNECT, 3.1.1 or 5.0) and the packet
-//! size limit; the rest is the byte stream. Every packet decoded must re-encode to bytes that
-//! decode to the same packet.
+//! size limit; the rest is the byte stream. Every packet decoded must re-encode (a packet the
+//! decoder accepts is one the encoder can write), `encoded_len` must be exact, the re-encoded
+//! bytes must decode to the same packet, and encoding that packet again must give the same
+//! bytes (the encoding is canonical).
 
 #![no_main]
 
-use aviary::protocol::{decode_packet, encode_packet, Packet, Protocol};
+use aviary::protocol::{decode_packet, encode_packet, encoded_len, Packet, Protocol};
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 
@@ -27,11 +30,16 @@ fuzz_target!(|data: &[u8]| {
             _ => protocol.unwrap_or(Protocol::V5),
         };
         let mut out = BytesMut::new();
-        if encode_packet(&packet, used, &mut out).is_ok() {
-            let again = if matches!(packet, Packet::Connect(_)) { None } else { Some(used) };
-            assert_eq!(decode_packet(&mut out, again, u32::MAX), Ok(Some(packet)));
-            assert!(out.is_empty());
+        if let Err(e) = encode_packet(&packet, used, &mut out) {
+            panic!("decoded {packet:?} does not encode for {used:?}: {e}");
         }
+        assert_eq!(out.len(), encoded_len(&packet, used), "encoded_len of {packet:?}");
+        let bytes = out.clone().freeze();
+        let again = if matches!(packet, Packet::Connect(_)) { None } else { Some(used) };
+        assert_eq!(decode_packet(&mut out, again, u32::MAX), Ok(Some(packet.clone())), "{bytes:02x?}");
+        assert!(out.is_empty());
+        encode_packet(&packet, used, &mut out).expect("encodes again");
+        assert_eq!(out.freeze(), bytes, "encoding of {packet:?} is not stable");
         protocol = Some(used);
     }
 });

@@ -3,6 +3,7 @@
 
 mod connect;
 mod control;
+mod fuzz_seeds;
 mod header;
 mod proptests;
 mod publish;
