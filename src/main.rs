@@ -69,23 +69,15 @@ fn main() -> anyhow::Result<()> {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
-    if !opts.listen.is_empty() {
-        config.listeners.retain(|l| l.kind != ListenerKind::Tcp);
-        for (i, addr) in opts.listen.iter().enumerate() {
-            config.listeners.push(ListenerConfig {
-                name: format!("listen-{i}"),
-                bind: *addr,
-                ..ListenerConfig::default()
-            });
-        }
-    }
+    override_listeners(&mut config, &opts.listen);
     let log_level = init_logging(&config);
     let broker = Broker::start(config.clone()).context("cannot start the broker")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the signal handler")?;
-    let reload = Reload { path: opts.config.clone(), running: config.clone(), log_level };
+    let reload =
+        Reload { path: opts.config.clone(), listen: opts.listen, running: config.clone(), log_level };
     runtime.block_on(wait_for_signal(reload, &broker))?;
     tracing::info!("signal received, stopping");
     // A safety net: the broker bounds its own shutdown; should it hang anyway, leave.
@@ -98,6 +90,21 @@ fn main() -> anyhow::Result<()> {
     broker.stop();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `--listen` replaces the configured TCP listeners (at startup and at every reload).
+fn override_listeners(config: &mut Config, listen: &[SocketAddr]) {
+    if listen.is_empty() {
+        return;
+    }
+    config.listeners.retain(|l| l.kind != ListenerKind::Tcp);
+    for (i, addr) in listen.iter().enumerate() {
+        config.listeners.push(ListenerConfig {
+            name: format!("listen-{i}"),
+            bind: *addr,
+            ..ListenerConfig::default()
+        });
+    }
 }
 
 type LevelHandle =
@@ -118,9 +125,11 @@ fn init_logging(config: &Config) -> LevelHandle {
     handle
 }
 
-/// What SIGHUP needs: the file to read again, what runs, and the log filter to swap.
+/// What SIGHUP needs: the file to read again, the command line's overrides, what runs, and
+/// the log filter to swap.
 struct Reload {
     path: Option<PathBuf>,
+    listen: Vec<SocketAddr>,
     running: Config,
     log_level: LevelHandle,
 }
@@ -133,10 +142,11 @@ impl Reload {
             tracing::info!("SIGHUP: no configuration file to reload");
             return;
         };
-        let new = match Config::from_file(path) {
+        let mut new = match Config::from_file(path) {
             Ok(c) => c,
             Err(e) => return tracing::error!(error = %e, "SIGHUP: configuration not reloaded"),
         };
+        override_listeners(&mut new, &self.listen);
         if new.log.level != self.running.log.level {
             match self.log_level.reload(tracing_subscriber::EnvFilter::new(&new.log.level)) {
                 Ok(()) => tracing::info!(level = %new.log.level, "SIGHUP: log level changed"),
