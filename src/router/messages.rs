@@ -51,6 +51,12 @@ pub enum Control {
     Detached,
 }
 
+/// Admin API -> session: what the connected session holds now. The sender waits for the
+/// answer (with a timeout); the session answers at once from its own state.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "super::admin::SessionCounts")]
+pub struct Inspect;
+
 /// Session -> router: the connection is closing; stop delivering to the session and queue
 /// instead. The router answers [`Control::Detached`].
 #[derive(Message, Debug)]
@@ -69,6 +75,8 @@ pub struct SessionHandle {
     pub deliver: Recipient<Deliver>,
     /// Takeover, shutdown and detach.
     pub control: Recipient<Control>,
+    /// The admin API's questions.
+    pub inspect: Recipient<Inspect>,
     /// Deliveries sent but not yet handled by the session; the session decrements it.
     pub pending: Arc<AtomicUsize>,
 }

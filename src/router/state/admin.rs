@@ -2,7 +2,7 @@
 
 use bytestring::ByteString;
 
-use super::super::admin::{ClientDetail, ClientSummary, RetainedView, SubscriptionView};
+use super::super::admin::{ClientDetail, ClientSummary, CountsSource, RetainedView, SubscriptionView};
 use super::super::messages::{AdminReply, AdminRequest, Control};
 use super::super::registry::ClientEntry;
 use super::RouterState;
@@ -54,6 +54,9 @@ impl RouterState {
                 inflight_messages: e.stored.inflight.len(),
                 pending_deliveries: e.online().map_or(0, |h| h.pending()),
                 will_pending: self.wills.contains_key(&id),
+                counts_from: CountsSource::Router,
+                session: None,
+                inspect: e.online().map(|h| h.inspect.clone()),
             })),
             AdminRequest::Kick(id) => {
                 let handle = self.clients.get(&id).and_then(|e| e.online());
