@@ -52,7 +52,8 @@ pub enum Control {
 }
 
 /// Admin API -> session: what the connected session holds now. The sender waits for the
-/// answer (with a timeout); the session answers at once from its own state.
+/// answer (with a timeout, which also covers a full mailbox); the session answers at once
+/// from its own state.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "super::admin::SessionCounts")]
 pub struct Inspect;
@@ -255,7 +256,7 @@ pub enum AdminReply {
     /// Session summaries.
     Clients(Vec<super::admin::ClientSummary>),
     /// One session, if it exists.
-    Client(Option<super::admin::ClientDetail>),
+    Client(Option<Box<super::admin::ClientDetail>>),
     /// Subscriptions.
     Subscriptions(Vec<super::admin::SubscriptionView>),
     /// Retained messages.

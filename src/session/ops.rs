@@ -299,6 +299,19 @@ impl Handler<StoreReady> for Session {
     }
 }
 
+impl Handler<Inspect> for Session {
+    type Result = SessionCounts;
+    fn handle(&mut self, _: Inspect, _: &mut Context<Self>) -> SessionCounts {
+        SessionCounts {
+            inflight_messages: self.outbound.inflight_len(),
+            queued_messages: self.outbound.queued_len(),
+            queued_bytes: self.outbound.queued_bytes(),
+            incoming_qos2: self.incoming_qos2.len(),
+            pending_acks: self.ops.acks.len(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -313,18 +326,5 @@ mod tests {
         assert!(!b.take(1.0, t0));
         assert!(b.take(1.0, t0 + Duration::from_millis(150)));
         assert!(TokenBucket::new(0).is_none());
-    }
-}
-
-impl Handler<Inspect> for Session {
-    type Result = SessionCounts;
-    fn handle(&mut self, _: Inspect, _: &mut Context<Self>) -> SessionCounts {
-        SessionCounts {
-            inflight_messages: self.outbound.inflight_len(),
-            queued_messages: self.outbound.queued_len(),
-            queued_bytes: self.outbound.queued_bytes(),
-            incoming_qos2: self.incoming_qos2.len(),
-            pending_acks: self.ops.acks.len(),
-        }
     }
 }
