@@ -69,24 +69,19 @@ fn main() -> anyhow::Result<()> {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
-    if !opts.listen.is_empty() {
-        config.listeners.retain(|l| l.kind != ListenerKind::Tcp);
-        for (i, addr) in opts.listen.iter().enumerate() {
-            config.listeners.push(ListenerConfig {
-                name: format!("listen-{i}"),
-                bind: *addr,
-                ..ListenerConfig::default()
-            });
-        }
-    }
+    override_listeners(&mut config, &opts.listen);
     let log_level = init_logging(&config);
-    let broker = Broker::start(config.clone()).context("cannot start the broker")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the signal handler")?;
-    let reload = Reload { path: opts.config.clone(), running: config.clone(), log_level };
-    runtime.block_on(wait_for_signal(reload, &broker))?;
+    // Watch the signals before starting: a SIGHUP right after the port opens must reload,
+    // not end the process (its default action).
+    let signals = runtime.block_on(async { Signals::new() })?;
+    let broker = Broker::start(config.clone()).context("cannot start the broker")?;
+    let reload =
+        Reload { path: opts.config.clone(), listen: opts.listen, running: config.clone(), log_level };
+    runtime.block_on(wait_for_signal(signals, reload, &broker));
     tracing::info!("signal received, stopping");
     // A safety net: the broker bounds its own shutdown; should it hang anyway, leave.
     let grace = std::time::Duration::from_secs(config.limits.shutdown_timeout_secs + 5);
@@ -98,6 +93,21 @@ fn main() -> anyhow::Result<()> {
     broker.stop();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `--listen` replaces the configured TCP listeners (at startup and at every reload).
+fn override_listeners(config: &mut Config, listen: &[SocketAddr]) {
+    if listen.is_empty() {
+        return;
+    }
+    config.listeners.retain(|l| l.kind != ListenerKind::Tcp);
+    for (i, addr) in listen.iter().enumerate() {
+        config.listeners.push(ListenerConfig {
+            name: format!("listen-{i}"),
+            bind: *addr,
+            ..ListenerConfig::default()
+        });
+    }
 }
 
 type LevelHandle =
@@ -118,9 +128,11 @@ fn init_logging(config: &Config) -> LevelHandle {
     handle
 }
 
-/// What SIGHUP needs: the file to read again, what runs, and the log filter to swap.
+/// What SIGHUP needs: the file to read again, the command line's overrides, what runs, and
+/// the log filter to swap.
 struct Reload {
     path: Option<PathBuf>,
+    listen: Vec<SocketAddr>,
     running: Config,
     log_level: LevelHandle,
 }
@@ -133,10 +145,11 @@ impl Reload {
             tracing::info!("SIGHUP: no configuration file to reload");
             return;
         };
-        let new = match Config::from_file(path) {
+        let mut new = match Config::from_file(path) {
             Ok(c) => c,
             Err(e) => return tracing::error!(error = %e, "SIGHUP: configuration not reloaded"),
         };
+        override_listeners(&mut new, &self.listen);
         if new.log.level != self.running.log.level {
             match self.log_level.reload(tracing_subscriber::EnvFilter::new(&new.log.level)) {
                 Ok(()) => tracing::info!(level = %new.log.level, "SIGHUP: log level changed"),
@@ -166,18 +179,33 @@ impl Reload {
     }
 }
 
+/// The signals the broker answers to.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts watching (inside the runtime that will wait for them).
+    fn new() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+            hup: signal(SignalKind::hangup()).context("cannot watch SIGHUP")?,
+        })
+    }
+}
+
 /// Waits for SIGTERM or SIGINT; each SIGHUP meanwhile reloads the configuration (what can
 /// change while running) and the TLS certificates.
-async fn wait_for_signal(mut reload: Reload, broker: &aviary::BrokerHandle) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+async fn wait_for_signal(mut s: Signals, mut reload: Reload, broker: &aviary::BrokerHandle) {
     loop {
         tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
-            _ = hup.recv() => {
+            _ = s.term.recv() => return,
+            _ = s.int.recv() => return,
+            _ = s.hup.recv() => {
                 reload.apply();
                 // Errors are logged by reload_tls; the broker keeps running on the old files.
                 let _ = broker.reload_tls();

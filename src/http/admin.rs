@@ -5,7 +5,8 @@
 //! |--------------------------------------|---------------------------------------------|
 //! | `GET /api/v1/clients`                | connected clients                           |
 //! | `GET /api/v1/sessions`               | every session, connected or not             |
-//! | `GET /api/v1/clients/{id}`           | one session in detail (404 if unknown)      |
+//! | `GET /api/v1/clients/{id}`           | one session in detail (404 if unknown), with |
+//! |                                      | a connected session's in-flight/queued counts |
 //! | `DELETE /api/v1/clients/{id}`        | disconnect it (MQTT 5: 0x98)                |
 //! | `GET /api/v1/subscriptions`          | every subscription                          |
 //! | `GET /api/v1/retained`               | every retained message (topic, QoS, size)   |
@@ -15,7 +16,11 @@ use actix_web::{web, HttpRequest, HttpResponse, Scope};
 use serde::Serialize;
 
 use super::HttpState;
-use crate::router::messages::{AdminReply, AdminRequest};
+use crate::router::admin::CountsSource;
+use crate::router::messages::{AdminReply, AdminRequest, Inspect};
+
+/// How long `GET /api/v1/clients/{id}` waits for a connected session's counts.
+const INSPECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The `/api/v1` routes.
 pub fn scope() -> Scope {
@@ -87,8 +92,30 @@ async fn sessions(req: HttpRequest, state: web::Data<HttpState>) -> HttpResponse
     answer(req, state, AdminRequest::ListClients { connected_only: false }).await
 }
 
+/// One session: the router's view, plus the connected session's own counts (asked at most
+/// [`INSPECT_TIMEOUT`]; the router never waits for a session, this handler does).
 async fn client(req: HttpRequest, state: web::Data<HttpState>, id: web::Path<String>) -> HttpResponse {
-    answer(req, state, AdminRequest::Client(id.into_inner().into())).await
+    if let Some(denied) = refusal(&req, &state) {
+        return denied;
+    }
+    match state.ask(AdminRequest::Client(id.into_inner().into())).await {
+        None => HttpResponse::ServiceUnavailable().json(error("the broker is shutting down")),
+        Some(AdminReply::Client(Some(mut detail))) => {
+            if let Some(session) = detail.inspect.take() {
+                match session.send(Inspect).timeout(INSPECT_TIMEOUT).await {
+                    Ok(counts) => {
+                        detail.counts_from = CountsSource::Session;
+                        detail.inflight_messages = counts.inflight_messages;
+                        detail.summary.queued_messages = counts.queued_messages;
+                        detail.session = Some(counts);
+                    }
+                    Err(_) => detail.counts_from = CountsSource::Unavailable,
+                }
+            }
+            HttpResponse::Ok().json(detail)
+        }
+        Some(_) => HttpResponse::NotFound().json(error("not found")),
+    }
 }
 
 async fn kick(req: HttpRequest, state: web::Data<HttpState>, id: web::Path<String>) -> HttpResponse {

@@ -55,21 +55,31 @@ pub fn open(path: &Path) -> Result<Database, StoreError> {
         redb::DatabaseError::Storage(redb::StorageError::Io(io)) => StoreError::Io(io.to_string()),
         other => StoreError::Corrupt(other.to_string()),
     })?;
+    match read_version(&db)? {
+        Some(FORMAT_VERSION) => return Ok(db),
+        Some(other) => return Err(StoreError::Version(other)),
+        None => {}
+    }
+    // A new store: record its format (an existing one is opened without writing, so a full
+    // disk does not stop the broker from starting with what it holds).
     let txn = db.begin_write().map_err(storage)?;
     {
         let mut meta = txn.open_table(META).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let version =
-            meta.get("format_version").map_err(|e| StoreError::Corrupt(e.to_string()))?.map(|v| v.value());
-        match version {
-            None => {
-                meta.insert("format_version", FORMAT_VERSION).map_err(storage)?;
-            }
-            Some(FORMAT_VERSION) => {}
-            Some(other) => return Err(StoreError::Version(other)),
-        }
+        meta.insert("format_version", FORMAT_VERSION).map_err(storage)?;
     }
     txn.commit().map_err(storage)?;
     Ok(db)
+}
+
+/// The format version recorded in the store; `None` for a new store.
+fn read_version(db: &Database) -> Result<Option<u64>, StoreError> {
+    let corrupt = |e: redb::Error| StoreError::Corrupt(e.to_string());
+    let txn = db.begin_read().map_err(|e| corrupt(e.into()))?;
+    match txn.open_table(META) {
+        Ok(meta) => Ok(meta.get("format_version").map_err(|e| corrupt(e.into()))?.map(|v| v.value())),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(corrupt(e.into())),
+    }
 }
 
 /// Reads every row.

@@ -55,10 +55,12 @@ impl Writer {
 
     pub(super) fn run(mut self, rx: Receiver<Cmd>) {
         let mut next_due = Instant::now() + self.interval;
+        // While unhealthy, commits are tried no sooner than this (not once per change).
+        let mut next_retry = Instant::now();
         loop {
             let healthy = self.healthy.load(Ordering::Relaxed);
             let wait = match (healthy, self.durable) {
-                (false, _) => Some(RETRY),
+                (false, _) => Some(next_retry.saturating_duration_since(Instant::now())),
                 (true, true) => None,
                 (true, false) => Some(next_due.saturating_duration_since(Instant::now())),
             };
@@ -66,11 +68,11 @@ impl Writer {
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 Some(t) => rx.recv_timeout(t),
             };
-            let mut force = !healthy;
+            let mut force = false;
             let mut stop: Option<Option<Done>> = None;
             match first {
                 Ok(cmd) => self.take(cmd, &mut force, &mut stop),
-                Err(RecvTimeoutError::Timeout) => force = true,
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => stop = Some(None),
             }
             let mut n = 1;
@@ -81,9 +83,21 @@ impl Writer {
                 }
                 n += 1;
             }
-            if self.durable || force || stop.is_some() || Instant::now() >= next_due {
+            let now = Instant::now();
+            let due = match healthy {
+                true => self.durable || now >= next_due,
+                false => now >= next_retry,
+            };
+            if due || force || stop.is_some() {
                 self.commit();
                 next_due = Instant::now() + self.interval;
+                next_retry = Instant::now() + RETRY;
+            } else if !healthy {
+                // Not retrying yet: the changes stay pending, their waiters learn they are
+                // not on disk (a PUBACK then carries 0x97).
+                for w in self.waiters.drain(..) {
+                    w(false);
+                }
             }
             if let Some(done) = stop {
                 if let Some(done) = done {

@@ -29,12 +29,49 @@ pub struct ClientDetail {
     pub summary: ClientSummary,
     /// Filters subscribed to.
     pub subscription_filters: Vec<SubscriptionView>,
-    /// Messages in flight kept for a disconnected session.
+    /// Messages in flight: the session's own count for a connected client, the ones kept
+    /// for a disconnected session.
     pub inflight_messages: usize,
     /// Deliveries waiting in the connected session's mailbox.
     pub pending_deliveries: usize,
     /// A will is waiting for its delay.
     pub will_pending: bool,
+    /// Where the in-flight and queued counts come from.
+    pub counts_from: CountsSource,
+    /// The connected session's own counts (`None` for a disconnected session, or when it did
+    /// not answer in time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionCounts>,
+    /// How to ask the connected session (filled in by the HTTP layer, never serialised).
+    #[serde(skip)]
+    pub inspect: Option<actix::Recipient<super::messages::Inspect>>,
+}
+
+/// Where a [`ClientDetail`]'s in-flight and queued counts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountsSource {
+    /// A disconnected session: what the router keeps for it.
+    Router,
+    /// A connected session: its own state, asked just now.
+    Session,
+    /// A connected session that did not answer in time (router counts shown).
+    Unavailable,
+}
+
+/// What a connected session holds, as it answers [`super::messages::Inspect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, actix::MessageResponse)]
+pub struct SessionCounts {
+    /// Outgoing QoS 1/2 messages sent and not yet acknowledged by the client.
+    pub inflight_messages: usize,
+    /// Outgoing messages waiting for room in the client's Receive Maximum window.
+    pub queued_messages: usize,
+    /// Bytes (topic and payload) of the queued messages.
+    pub queued_bytes: usize,
+    /// Incoming QoS 2 messages whose PUBREL has not arrived.
+    pub incoming_qos2: usize,
+    /// Publishes from the client whose PUBACK/PUBREC waits (for the router or the store).
+    pub pending_acks: usize,
 }
 
 /// One subscription.

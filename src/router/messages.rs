@@ -51,6 +51,13 @@ pub enum Control {
     Detached,
 }
 
+/// Admin API -> session: what the connected session holds now. The sender waits for the
+/// answer (with a timeout, which also covers a full mailbox); the session answers at once
+/// from its own state.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "super::admin::SessionCounts")]
+pub struct Inspect;
+
 /// Session -> router: the connection is closing; stop delivering to the session and queue
 /// instead. The router answers [`Control::Detached`].
 #[derive(Message, Debug)]
@@ -69,6 +76,8 @@ pub struct SessionHandle {
     pub deliver: Recipient<Deliver>,
     /// Takeover, shutdown and detach.
     pub control: Recipient<Control>,
+    /// The admin API's questions.
+    pub inspect: Recipient<Inspect>,
     /// Deliveries sent but not yet handled by the session; the session decrements it.
     pub pending: Arc<AtomicUsize>,
 }
@@ -247,7 +256,7 @@ pub enum AdminReply {
     /// Session summaries.
     Clients(Vec<super::admin::ClientSummary>),
     /// One session, if it exists.
-    Client(Option<super::admin::ClientDetail>),
+    Client(Option<Box<super::admin::ClientDetail>>),
     /// Subscriptions.
     Subscriptions(Vec<super::admin::SubscriptionView>),
     /// Retained messages.

@@ -59,6 +59,7 @@ impl Session {
         let handle = SessionHandle {
             deliver: ctx.address().recipient(),
             control: ctx.address().recipient(),
+            inspect: ctx.address().recipient(),
             pending: self.pending.clone(),
         };
         self.phase = Phase::Connecting;

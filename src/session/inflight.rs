@@ -88,6 +88,11 @@ impl Outbound {
         self.queue.len()
     }
 
+    /// Bytes (topic and payload) of the messages waiting.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
     /// Messages dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped

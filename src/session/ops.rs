@@ -14,7 +14,8 @@ use crate::config::LimitsConfig;
 use crate::metrics::{DropReason, Limit, Metrics};
 use crate::persistence::{Op, StoreHandle};
 use crate::protocol::{Packet, PubResponse, QoS, ReasonCode};
-use crate::router::messages::{Delivery, PublishDone};
+use crate::router::admin::SessionCounts;
+use crate::router::messages::{Delivery, Inspect, PublishDone};
 
 /// What every session of a broker shares for operations.
 #[derive(Default)]
@@ -294,6 +295,19 @@ impl Handler<StoreReady> for Session {
                 }
             }
             StoreReady::PubRel(id) => self.send(&Packet::PubRel(PubResponse::success(id))),
+        }
+    }
+}
+
+impl Handler<Inspect> for Session {
+    type Result = SessionCounts;
+    fn handle(&mut self, _: Inspect, _: &mut Context<Self>) -> SessionCounts {
+        SessionCounts {
+            inflight_messages: self.outbound.inflight_len(),
+            queued_messages: self.outbound.queued_len(),
+            queued_bytes: self.outbound.queued_bytes(),
+            incoming_qos2: self.incoming_qos2.len(),
+            pending_acks: self.ops.acks.len(),
         }
     }
 }

@@ -41,3 +41,26 @@ async fn sighup_reloads_the_log_level_and_reports_the_rest() {
     assert!(broker.log.lock().unwrap().iter().any(|l| l.contains("mqtt")), "names the table");
     assert!(Wire::connect(broker.addr, Protocol::V5, "still-up", true, 0).await.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_with_listen_does_not_report_the_listener_as_changed() {
+    let dir = temp_dir();
+    let (port, file_port) = (free_port(), free_port());
+    // The file's TCP listener is replaced by --listen; the reload must compare like with like.
+    let toml =
+        format!("[[listener]]\nname = \"file\"\nbind = \"127.0.0.1:{file_port}\"\n[log]\nlevel = \"info\"\n");
+    let listen = format!("127.0.0.1:{port}");
+    let broker = BrokerProcess::start_args(dir.path(), port, &toml, &["--listen", &listen]);
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", file_port)).is_err(),
+        "--listen replaced the file's listener"
+    );
+    let config = dir.path().join("aviary.toml");
+    std::fs::write(&config, toml.replace("level = \"info\"", "level = \"debug\"")).unwrap();
+    broker.signal(Signal::SIGHUP);
+    broker.wait_log("SIGHUP: log level changed");
+    broker.wait_log("SIGHUP: configuration reloaded");
+    let log = broker.log.lock().unwrap().clone();
+    assert!(!log.iter().any(|l| l.contains("need a restart")), "nothing needs a restart: {log:#?}");
+    assert!(Wire::connect(broker.addr, Protocol::V5, "still-up", true, 0).await.is_some());
+}

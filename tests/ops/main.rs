@@ -1,11 +1,13 @@
 //! Operations: metrics, `$SYS`, the admin API, limits, signals and persistence. Several tests
-//! run the real `aviary` binary (`CARGO_BIN_EXE_aviary`) with a temporary configuration.
+//! run the real `aviary` binary (`CARGO_BIN_EXE_aviary`) with a temporary configuration; the
+//! disk-full test mounts a tmpfs and so needs root.
 
 #[path = "../common/mod.rs"]
 mod common;
 mod util;
 
 mod admin;
+mod diskfull;
 mod lifecycle;
 mod limits;
 mod observe;

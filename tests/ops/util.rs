@@ -58,12 +58,19 @@ impl BrokerProcess {
     /// Writes `toml` (plus a listener on a fixed port) to `dir/aviary.toml` and starts the
     /// binary; returns once it accepts connections.
     pub fn start(dir: &Path, port: u16, toml: &str) -> BrokerProcess {
-        let config = dir.join("aviary.toml");
         let text = format!("[[listener]]\nname = \"test\"\nbind = \"127.0.0.1:{port}\"\n\n{toml}\n");
-        std::fs::write(&config, text).unwrap();
+        Self::start_args(dir, port, &text, &[])
+    }
+
+    /// Writes `toml` as it is to `dir/aviary.toml` and starts the binary with it and `args`;
+    /// returns once something accepts connections on `port`.
+    pub fn start_args(dir: &Path, port: u16, toml: &str, args: &[&str]) -> BrokerProcess {
+        let config = dir.join("aviary.toml");
+        std::fs::write(&config, toml).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_aviary"))
             .arg("--config")
             .arg(&config)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

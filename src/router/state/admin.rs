@@ -2,7 +2,7 @@
 
 use bytestring::ByteString;
 
-use super::super::admin::{ClientDetail, ClientSummary, RetainedView, SubscriptionView};
+use super::super::admin::{ClientDetail, ClientSummary, CountsSource, RetainedView, SubscriptionView};
 use super::super::messages::{AdminReply, AdminRequest, Control};
 use super::super::registry::ClientEntry;
 use super::RouterState;
@@ -48,12 +48,17 @@ impl RouterState {
                 v.sort_by(|a, b| a.client_id.cmp(&b.client_id));
                 AdminReply::Clients(v)
             }
-            AdminRequest::Client(id) => AdminReply::Client(self.clients.get(&id).map(|e| ClientDetail {
-                summary: summary(&id, e),
-                subscription_filters: subscriptions(&id, e),
-                inflight_messages: e.stored.inflight.len(),
-                pending_deliveries: e.online().map_or(0, |h| h.pending()),
-                will_pending: self.wills.contains_key(&id),
+            AdminRequest::Client(id) => AdminReply::Client(self.clients.get(&id).map(|e| {
+                Box::new(ClientDetail {
+                    summary: summary(&id, e),
+                    subscription_filters: subscriptions(&id, e),
+                    inflight_messages: e.stored.inflight.len(),
+                    pending_deliveries: e.online().map_or(0, |h| h.pending()),
+                    will_pending: self.wills.contains_key(&id),
+                    counts_from: CountsSource::Router,
+                    session: None,
+                    inspect: e.online().map(|h| h.inspect.clone()),
+                })
             })),
             AdminRequest::Kick(id) => {
                 let handle = self.clients.get(&id).and_then(|e| e.online());
