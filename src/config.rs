@@ -62,6 +62,14 @@ pub struct Config {
     pub workers: WorkersConfig,
     /// Logging.
     pub log: LogConfig,
+    /// WebAssembly plugins, in chain order (`[[plugin]]` tables).
+    #[serde(rename = "plugin")]
+    pub plugins: Vec<crate::plugins::config::PluginConfig>,
+    /// The plugin sandbox (`[plugin_runtime]`).
+    pub plugin_runtime: crate::plugins::config::PluginRuntimeConfig,
+    /// Directory of the configuration file: relative plugin paths start here.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -72,6 +80,9 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             workers: WorkersConfig::default(),
             log: LogConfig::default(),
+            plugins: Vec::new(),
+            plugin_runtime: Default::default(),
+            base_dir: PathBuf::new(),
         }
     }
 }
@@ -115,11 +126,15 @@ impl Default for ListenerConfig {
 pub struct AuthConfig {
     /// Accept clients that send no user name.
     pub allow_anonymous: bool,
+    /// Static ACL rules (`[[auth.acl]]`), tried in order after the plugins.
+    pub acl: Vec<crate::auth::acl::StaticRule>,
+    /// What happens to a PUBLISH or SUBSCRIBE no rule and no plugin decided.
+    pub acl_default: crate::auth::acl::AclDefault,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { allow_anonymous: true }
+        AuthConfig { allow_anonymous: true, acl: Vec::new(), acl_default: Default::default() }
     }
 }
 
@@ -230,7 +245,9 @@ impl Config {
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Config::from_toml_str(&text, &path.display().to_string())
+        let mut config = Config::from_toml_str(&text, &path.display().to_string())?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(config)
     }
 
     /// Parses and validates TOML text; `origin` names it in errors.
@@ -276,7 +293,8 @@ impl Config {
         if self.listeners.is_empty() {
             return bad("listener", "at least one listener is needed");
         }
-        Ok(())
+        crate::auth::acl::validate_static(&self.auth.acl)?;
+        crate::plugins::config::validate(&self.plugins, &self.plugin_runtime)
     }
 
     /// The number of session worker threads to start.

@@ -11,6 +11,10 @@
 //! - [`session`]: one actor per connection. Decodes packets, runs the handshake, applies
 //!   policy (validation, limits, authentication) and keeps the QoS state machines; writes are
 //!   batched through an outbox.
+//! - [`auth`]: the decision chain for CONNECT, PUBLISH and SUBSCRIBE: plugin answers, the
+//!   grants they return (ACL rules evaluated natively), then the built-in policy.
+//! - [`plugins`]: the sandboxed WebAssembly plugin host (wasmtime): loading, limits, host
+//!   functions, per-thread instances and the authentication threads.
 //! - [`router`]: the topic-router actor, one per broker on its own thread: registry of
 //!   sessions, topic tree with shared groups, retained messages, wills and session expiry.
 //! - [`transport`]: listeners that turn accepted sockets into byte streams for sessions.
@@ -27,9 +31,11 @@
 //! Sessions talk to the router with `do_send` over its ordered mailbox; the router delivers
 //! with `do_send` under a per-session budget, so a slow subscriber never slows anyone else.
 
+pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod message;
+pub mod plugins;
 pub mod protocol;
 pub mod router;
 pub mod session;
