@@ -17,7 +17,8 @@ use crate::config::{Config, ListenerKind};
 use crate::protocol::ReasonCode;
 use crate::router::messages::{GetStats, RouterStats};
 use crate::router::{KickAll, Router};
-use crate::session::SessionShared;
+use crate::plugins::{AuthPool, Hook, PluginHost};
+use crate::session::{Plugins, SessionShared};
 use crate::transport::tcp;
 
 /// Why the broker could not start.
@@ -39,6 +40,9 @@ pub enum BrokerError {
     /// The broker thread failed while starting.
     #[error("broker failed to start")]
     Startup,
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugins::PluginError),
 }
 
 /// Entry point.
@@ -47,6 +51,7 @@ pub struct Broker;
 /// A running broker.
 pub struct BrokerHandle {
     addrs: Vec<(String, SocketAddr)>,
+    plugins: Option<Arc<PluginHost>>,
     router: Addr<Router>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -56,6 +61,12 @@ impl Broker {
     /// Binds every listener and starts the broker on a thread of its own.
     pub fn start(config: Config) -> Result<BrokerHandle, BrokerError> {
         let config = Arc::new(config);
+        let plugins = match config.plugins.is_empty() {
+            true => None,
+            false => Some(PluginHost::load(&config.plugins, &config.plugin_runtime, &config.base_dir)?),
+        };
+        let host = plugins.clone();
+        let plugins = plugins.map(session_plugins).transpose().map_err(BrokerError::Thread)?;
         let mut bound = Vec::new();
         for l in &config.listeners {
             let listener = tcp::bind(l.bind).map_err(|source| BrokerError::Bind {
@@ -71,10 +82,10 @@ impl Broker {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("aviary-broker".into())
-            .spawn(move || run_system(config, bound, ready_tx, stop_rx))
+            .spawn(move || run_system(config, plugins, bound, ready_tx, stop_rx))
             .map_err(BrokerError::Thread)?;
         let router = ready_rx.recv().map_err(|_| BrokerError::Startup)?;
-        Ok(BrokerHandle { addrs, router, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(BrokerHandle { addrs, plugins: host, router, stop: Some(stop_tx), thread: Some(thread) })
     }
 }
 
@@ -82,6 +93,7 @@ type Bound = Vec<(crate::config::ListenerConfig, std::net::TcpListener, SocketAd
 
 fn run_system(
     config: Arc<Config>,
+    plugins: Option<Plugins>,
     bound: Bound,
     ready: std::sync::mpsc::Sender<Addr<Router>>,
     stop: oneshot::Receiver<()>,
@@ -98,6 +110,8 @@ fn run_system(
             config: config.clone(),
             router: router.clone(),
             next_connection_id: AtomicU64::new(1),
+            plugins,
+            policy: crate::auth::Policy::new(&config.auth),
         });
         for (l, std_listener, addr) in bound {
             let ListenerKind::Tcp = l.kind;
@@ -127,7 +141,22 @@ fn run_system(
     });
 }
 
+/// The session's view of the plugins: the host, plus authentication threads when a plugin
+/// authenticates.
+fn session_plugins(host: Arc<PluginHost>) -> std::io::Result<Plugins> {
+    let auth = match host.has(Hook::Authenticate) {
+        true => Some(AuthPool::start(host.clone())?),
+        false => None,
+    };
+    Ok(Plugins { host, auth })
+}
+
 impl BrokerHandle {
+    /// The loaded plugins (counters, metrics), if any.
+    pub fn plugins(&self) -> Option<&Arc<PluginHost>> {
+        self.plugins.as_ref()
+    }
+
     /// The address the first listener is bound to.
     pub fn addr(&self) -> SocketAddr {
         self.addrs[0].1

@@ -61,7 +61,7 @@ pub use aviary_plugin_sdk_macros::plugin;
 pub use bindings::aviary::plugin::crypto::JwtError;
 pub use bindings::aviary::plugin::log::Level;
 pub use bindings::aviary::plugin::types::{
-    AckReason, AclRule, Access, AuthChallenge, AuthDecision, AuthzDecision, Client, Connect, ConnackReason,
+    AckReason, AclRule, Access, AuthDecision, AuthzDecision, Client, Connect, ConnackReason,
     Grant, Hooks, Message, PluginInfo, Properties, Protocol, PublishDecision, Refusal, SubDecision,
     Subscription,
 };

@@ -208,7 +208,8 @@ mod tests {
         let rules = [rule(false, "d/ann/secret"), rule(true, "d/ann/#")];
         assert_eq!(evaluate(&rules, ANN, Action::Subscribe("d/ann/+")), Some(false));
         assert_eq!(evaluate(&rules, ANN, Action::Subscribe("d/ann/open")), Some(true));
-        assert_eq!(evaluate(&rules, ANN, Action::Subscribe("d/#")), None);
+        assert_eq!(evaluate(&rules, ANN, Action::Subscribe("d/#")), Some(false), "overlaps the deny");
+        assert_eq!(evaluate(&rules, ANN, Action::Subscribe("x/#")), None);
         assert!(covers("a/+", "a/b") && !covers("a/+", "a/#") && !covers("#", "$SYS/x"));
     }
 }

@@ -87,8 +87,6 @@ pub enum AuthAnswer {
     Allow(Grants),
     /// Refuse with this CONNACK reason and an optional reason string.
     Deny(ReasonCode, Option<String>),
-    /// MQTT 5 enhanced authentication: send AUTH (Continue) with this method and data.
-    Continue(String, Bytes),
     /// No plugin decided.
     Next,
 }

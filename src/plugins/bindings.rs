@@ -7,4 +7,5 @@
 wasmtime::component::bindgen!({
     path: "plugin-sdk/wit",
     world: "plugin",
+    additional_derives: [PartialEq],
 });

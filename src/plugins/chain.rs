@@ -5,8 +5,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::bindings::aviary::plugin::types::{
     self as wit, AuthDecision, AuthzDecision, Hooks, PublishDecision, SubDecision,
 };
@@ -52,7 +50,6 @@ impl PluginSet {
             match answer {
                 Ok(AuthDecision::Allow(g)) => return AuthAnswer::Allow(convert::grants(g)),
                 Ok(AuthDecision::Deny(r)) => return AuthAnswer::Deny(convert::connack_reason(r.reason), r.message),
-                Ok(AuthDecision::Continue(c)) => return AuthAnswer::Continue(c.method, Bytes::from(c.data)),
                 Ok(AuthDecision::Next) => {}
                 Err(()) if self.fails_closed(i) => {
                     return AuthAnswer::Deny(ReasonCode::NotAuthorized, Some("authentication failed".into()))

@@ -92,7 +92,7 @@ mod tests {
     use super::*;
 
     fn store() -> KvStore {
-        KvStore::new(KvLimits { max_keys: 2, max_value_bytes: 4, max_bytes: 10 })
+        KvStore::new(KvLimits { max_keys: 2, max_value_bytes: 4, max_bytes: 9 })
     }
 
     #[test]

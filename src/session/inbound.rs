@@ -1,6 +1,5 @@
 //! Packets from the client: one function per packet type.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -93,10 +92,8 @@ impl Session {
                 }
             }
             (QoS::AtLeastOnce, Some(id)) => {
-                let reason = if format_ok { ReasonCode::Success } else { ReasonCode::PayloadFormatInvalid };
-                if format_ok {
-                    self.route(p);
-                }
+                // A refused message is acknowledged with the reason (MQTT 3.x: acked and dropped).
+                let reason = if format_ok { self.route(p) } else { ReasonCode::PayloadFormatInvalid };
                 self.send(&Packet::PubAck(PubResponse { reason, ..PubResponse::success(id) }));
             }
             (QoS::ExactlyOnce, Some(id)) => {
@@ -115,8 +112,11 @@ impl Session {
                         return self
                             .send(&Packet::PubRec(PubResponse { reason, ..PubResponse::success(id) }));
                     }
+                    let reason = self.route(p);
+                    if reason.is_error() {
+                        return self.send(&Packet::PubRec(PubResponse { reason, ..PubResponse::success(id) }));
+                    }
                     self.incoming_qos2.insert(id);
-                    self.route(p);
                 }
                 self.send(&Packet::PubRec(PubResponse::success(id)));
             }
@@ -143,8 +143,9 @@ impl Session {
         Ok(())
     }
 
-    /// Hands a validated publish to the router.
-    fn route(&mut self, p: Publish) {
+    /// Authorizes and transforms a validated publish (see `policy`), then hands it to the
+    /// router; returns the reason code for the acknowledgement.
+    fn route(&mut self, p: Publish) -> ReasonCode {
         let props = p.properties;
         let message = Message {
             topic: p.topic,
@@ -162,7 +163,13 @@ impl Session {
             },
             received_at: Instant::now(),
         };
-        self.shared.router.do_send(messages::Publish(Arc::new(message)));
+        match self.admit_publish(message) {
+            Ok(message) => {
+                self.shared.router.do_send(messages::Publish(message));
+                ReasonCode::Success
+            }
+            Err(reason) => reason,
+        }
     }
 
     fn on_ack(
@@ -197,16 +204,11 @@ impl Session {
     }
 
     fn on_subscribe(&mut self, s: Subscribe, ctx: &mut Context<Self>) {
-        let mut accepted = Vec::with_capacity(s.filters.len());
-        let mut codes = Vec::with_capacity(s.filters.len());
+        let mut checked = Vec::with_capacity(s.filters.len());
         for (filter, options) in s.filters {
             match self.check_subscription(&filter, options, s.subscription_identifier) {
-                Ok(f) => {
-                    codes.push(granted_code(f.options.qos));
-                    self.subscriptions.insert(filter);
-                    accepted.push(f);
-                }
-                Err(Some(code)) => codes.push(code),
+                Ok(f) => checked.push(Ok(f)),
+                Err(Some(code)) => checked.push(Err(code)),
                 Err(None) => {
                     // [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
                     return self.violation(
@@ -215,6 +217,19 @@ impl Session {
                         "No Local on a shared subscription",
                     );
                 }
+            }
+        }
+        self.authorize_subscriptions(&mut checked);
+        let mut accepted = Vec::with_capacity(checked.len());
+        let mut codes = Vec::with_capacity(checked.len());
+        for c in checked {
+            match c {
+                Ok(f) => {
+                    codes.push(granted_code(f.options.qos));
+                    self.subscriptions.insert(f.filter.clone());
+                    accepted.push(f);
+                }
+                Err(code) => codes.push(code),
             }
         }
         if !accepted.is_empty() {

@@ -17,6 +17,9 @@ mod inbound;
 pub mod inflight;
 mod outbound;
 pub mod outbox;
+mod policy;
+
+pub use policy::Plugins;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -46,6 +49,10 @@ pub struct SessionShared {
     pub router: Addr<Router>,
     /// Source of connection ids.
     pub next_connection_id: AtomicU64,
+    /// The plugins, if any are configured.
+    pub plugins: Option<Plugins>,
+    /// The built-in authentication and authorization policy.
+    pub policy: crate::auth::Policy,
 }
 
 /// Where the connection stands.
@@ -98,6 +105,10 @@ pub struct Session {
     dropped: u64,
     /// Reason string for the DISCONNECT about to be sent.
     reason_string: Option<String>,
+    /// Who the client is, once authenticated (what plugin hooks see).
+    identity: Option<Arc<crate::auth::Identity>>,
+    /// What authentication granted (ACL rules evaluated on every PUBLISH / SUBSCRIBE).
+    grants: crate::auth::Grants,
     /// The listener's connection slot, released when the session ends.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -146,6 +157,8 @@ impl Session {
                 pending: Arc::new(AtomicUsize::new(0)),
                 dropped: 0,
                 reason_string: None,
+                identity: None,
+                grants: crate::auth::Grants::default(),
                 _permit: permit,
                 shared,
             }
