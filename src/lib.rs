@@ -18,6 +18,7 @@
 //! - [`router`]: the topic-router actor, one per broker on its own thread: registry of
 //!   sessions, topic tree with shared groups, retained messages, wills and session expiry.
 //! - [`transport`]: listeners that turn accepted sockets into byte streams for sessions.
+//! - [`cli`]: command-line tools beyond the broker itself (`aviary passwd`).
 //! - [`broker`]: starts it all ([`broker::Broker::start`]) and stops it; used by the binary
 //!   and by the integration tests.
 //!
@@ -33,6 +34,7 @@
 
 pub mod auth;
 pub mod broker;
+pub mod cli;
 pub mod config;
 pub mod message;
 pub mod plugins;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use aviary::config::{Config, ListenerConfig, ListenerKind, LogFormat, DEFAULT_CONFIG_TOML};
 use aviary::Broker;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// Aviary MQTT broker.
 #[derive(Parser, Debug)]
@@ -23,10 +23,61 @@ struct Cli {
     /// Print the fully commented default configuration and exit.
     #[arg(long)]
     print_default_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create, update or delete a user in a password file (for the auth-password plugin).
+    Passwd(PasswdArgs),
+}
+
+/// `aviary passwd [-c] [-D] [-b PASSWORD] FILE USER`, like mosquitto_passwd.
+#[derive(clap::Args, Debug)]
+struct PasswdArgs {
+    /// Create a new file (replacing an existing one).
+    #[arg(short = 'c')]
+    create: bool,
+    /// Delete the user.
+    #[arg(short = 'D', conflicts_with = "create")]
+    delete: bool,
+    /// The password on the command line (visible to other local users); without it the
+    /// password is read from the first line of standard input.
+    #[arg(short = 'b', value_name = "PASSWORD")]
+    password: Option<String>,
+    /// The password file.
+    file: PathBuf,
+    /// The user name.
+    user: String,
+}
+
+fn passwd(args: PasswdArgs) -> anyhow::Result<()> {
+    use aviary::cli::passwd::{hash_password, PasswordFile};
+    let mut file = if args.create { PasswordFile::default() } else { PasswordFile::load(&args.file)? };
+    if args.delete {
+        anyhow::ensure!(file.delete(&args.user), "user `{}` is not in {}", args.user, args.file.display());
+    } else {
+        let password = match args.password {
+            Some(p) => p,
+            None => {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).context("cannot read the password")?;
+                line.trim_end_matches(['\r', '\n']).to_owned()
+            }
+        };
+        anyhow::ensure!(!password.is_empty(), "empty password");
+        file.set(&args.user, hash_password(password.as_bytes())?)?;
+    }
+    file.save(&args.file)?;
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Passwd(args)) = cli.command {
+        return passwd(args);
+    }
     if cli.print_default_config {
         print!("{DEFAULT_CONFIG_TOML}");
         return Ok(());
