@@ -328,6 +328,15 @@ mod tests {
     }
 
     #[test]
+    fn plugin_example_parses() {
+        let text = include_str!("../config/plugins-example.toml");
+        let c = Config::from_toml_str(text, "plugins-example.toml").unwrap();
+        let names: Vec<_> = c.plugins.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["passwords", "jwt", "acl", "enrich"]);
+        assert_eq!(c.auth.acl.len(), 1);
+    }
+
+    #[test]
     fn empty_file_is_the_default() {
         assert_eq!(Config::from_toml_str("", "x").unwrap(), Config::default());
     }

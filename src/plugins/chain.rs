@@ -109,7 +109,8 @@ impl PluginSet {
                 Ok(a) if a.len() == open.len() => Ok(a),
                 Ok(a) => {
                     let problem = format!("{} answers for {} subscriptions", a.len(), open.len());
-                    Err(self.fail(i, "authorize-subscribe", &problem))
+                    self.fail(i, "authorize-subscribe", &problem);
+                    Err(())
                 }
                 Err(()) => Err(()),
             };
@@ -158,7 +159,9 @@ impl PluginSet {
             });
             let answer = match answer {
                 Ok(PublishDecision::Modify(m)) => {
-                    convert::modified(&current, m, max).map(Some).map_err(|e| self.fail(i, name, &e))
+                    convert::modified(&current, m, max).map(Some).map_err(|e| {
+                        self.fail(i, name, &e);
+                    })
                 }
                 Ok(PublishDecision::Pass) => Ok(None),
                 Ok(PublishDecision::Drop(reason)) => return Transformed::Drop(convert::ack_reason(reason)),

@@ -109,7 +109,10 @@ impl PluginSet {
         if self.slots[i].is_none() {
             match instantiate(l, &host.engine, host.tick) {
                 Ok((slot, _)) => self.slots[i] = Some(slot),
-                Err(e) => return Err(self.fail(i, hook, &e)),
+                Err(e) => {
+                    self.fail(i, hook, &e);
+                    return Err(());
+                }
             }
         }
         let Some(slot) = self.slots[i].as_mut() else { return Err(()) };
@@ -121,7 +124,10 @@ impl PluginSet {
                 l.shared.breaker.success();
                 Ok(r)
             }
-            Err(e) => Err(self.fail(i, hook, &e)),
+            Err(e) => {
+                self.fail(i, hook, &e);
+                Err(())
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use crate::common::TestBroker;
 use crate::support::*;
 
 fn acl_broker() -> TestBroker {
-    let extra = r#"
+    let extra = r##"
 [[plugin.config.rules]]
 allow = true
 access = "all"
@@ -22,7 +22,7 @@ client = "watcher"
 allow = false
 access = "all"
 topic = "#"
-"#;
+"##;
     TestBroker::with_toml(&plugin_toml("acl", "acl", extra))
 }
 
@@ -62,7 +62,7 @@ async fn publish_denials_per_qos_and_protocol() {
 #[tokio::test(flavor = "multi_thread")]
 async fn static_rules_without_plugins() {
     let b = TestBroker::with_toml(
-        r#"
+        r##"
 [auth]
 acl_default = "deny"
 [[auth.acl]]
@@ -73,7 +73,7 @@ topic = "room/%c/#"
 allow = true
 access = "subscribe"
 topic = "room/+/chat"
-"#,
+"##,
     );
     let mut a = connected(&b, Protocol::V5, "a").await;
     let mut z = connected(&b, Protocol::V5, "z").await;

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use aviary::protocol::{
-    self, AckProperties, Packet, Protocol, PubResponse, Publish, PublishProperties, QoS, ReasonCode,
+    AckProperties, Packet, Protocol, PubResponse, Publish, PublishProperties, QoS, ReasonCode,
     Subscribe, SubscriptionOptions,
 };
 use bytes::Bytes;
@@ -176,6 +176,3 @@ pub async fn still_serving(publ: &mut Raw, sub: &mut Raw, topic: &str) {
     let p = next_publish(sub).await;
     assert_eq!(p.payload, payload.as_bytes());
 }
-
-/// The protocol crate, for tests that build packets.
-pub use protocol as proto;
