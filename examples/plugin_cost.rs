@@ -76,7 +76,8 @@ fn main() -> anyhow::Result<()> {
         std::hint::black_box(set.transform(&who, msg.clone(), false));
     });
 
-    let acl = host("acl", "acl", "[[plugin.config.rules]]\nallow = true\naccess = \"all\"\ntopic = \"sensors/#\"")?;
+    let acl =
+        host("acl", "acl", "[[plugin.config.rules]]\nallow = true\naccess = \"all\"\ntopic = \"sensors/#\"")?;
     let mut set = PluginSet::new(acl);
     per_call("authorize-publish, acl plugin (one rule)", || {
         std::hint::black_box(set.authorize_publish(&who, "sensors/room1/temperature", 0, false));

@@ -14,10 +14,10 @@ use actix::prelude::*;
 use tokio::sync::{oneshot, Semaphore};
 
 use crate::config::{Config, ListenerKind};
+use crate::plugins::{AuthPool, Hook, PluginHost};
 use crate::protocol::ReasonCode;
 use crate::router::messages::{GetStats, RouterStats};
 use crate::router::{KickAll, Router};
-use crate::plugins::{AuthPool, Hook, PluginHost};
 use crate::session::{Plugins, SessionShared};
 use crate::transport::tcp;
 

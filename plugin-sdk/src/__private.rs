@@ -84,7 +84,7 @@ macro_rules! __export_plugin {
                 }
             }
 
-            $crate::bindings::__export_world!(__AviaryExport with_types_in $crate::bindings);
+    $crate::bindings::__export_world!(__AviaryExport with_types_in $crate::bindings);
         };
     };
 }

@@ -1,7 +1,7 @@
 //! Friendly constructors and accessors on the generated WIT types.
 
 use crate::{
-    AclRule, Access, AuthDecision, Client, Connect, ConnackReason, Grant, Message, Protocol, Refusal,
+    Access, AclRule, AuthDecision, Client, ConnackReason, Connect, Grant, Message, Protocol, Refusal,
 };
 
 impl Client {

@@ -61,9 +61,8 @@ pub use aviary_plugin_sdk_macros::plugin;
 pub use bindings::aviary::plugin::crypto::JwtError;
 pub use bindings::aviary::plugin::log::Level;
 pub use bindings::aviary::plugin::types::{
-    AckReason, AclRule, Access, AuthDecision, AuthzDecision, Client, Connect, ConnackReason,
-    Grant, Hooks, Message, PluginInfo, Properties, Protocol, PublishDecision, Refusal, SubDecision,
-    Subscription,
+    Access, AckReason, AclRule, AuthDecision, AuthzDecision, Client, ConnackReason, Connect, Grant, Hooks,
+    Message, PluginInfo, Properties, Protocol, PublishDecision, Refusal, SubDecision, Subscription,
 };
 pub use host::{kv, metrics};
 pub use plugin::{InitError, Plugin};

@@ -2,7 +2,9 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::{AuthDecision, AuthzDecision, Client, Connect, Message, PublishDecision, SubDecision, Subscription};
+use crate::{
+    AuthDecision, AuthzDecision, Client, Connect, Message, PublishDecision, SubDecision, Subscription,
+};
 
 /// Why `init` failed; the broker refuses to start and prints this with the plugin's name.
 #[derive(Debug, Clone, PartialEq, Eq)]

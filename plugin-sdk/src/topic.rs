@@ -21,7 +21,8 @@ pub fn matches(filter: &str, topic: &str) -> bool {
 /// Does `rule` cover every topic the subscription filter `requested` can match?
 /// (`a/#` covers `a/+/c`; `a/+` does not cover `a/#`.)
 pub fn covers(rule: &str, requested: &str) -> bool {
-    if requested.starts_with('$') != rule.starts_with('$') && (rule.starts_with('+') || rule.starts_with('#')) {
+    if requested.starts_with('$') != rule.starts_with('$') && (rule.starts_with('+') || rule.starts_with('#'))
+    {
         return false;
     }
     let mut req = requested.split('/');

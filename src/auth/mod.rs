@@ -102,7 +102,11 @@ pub struct Policy {
 impl Policy {
     /// Builds the policy.
     pub fn new(c: &AuthConfig) -> Self {
-        Policy { allow_anonymous: c.allow_anonymous, rules: c.acl.iter().map(AclRule::from).collect(), default: c.acl_default }
+        Policy {
+            allow_anonymous: c.allow_anonymous,
+            rules: c.acl.iter().map(AclRule::from).collect(),
+            default: c.acl_default,
+        }
     }
 
     /// The final answer for a CONNECT, given what the plugins said.

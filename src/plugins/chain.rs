@@ -46,10 +46,13 @@ impl PluginSet {
         let arg = convert::connect(req);
         for i in self.with_hook(Hooks::AUTHENTICATE) {
             let deadline = self.host.plugins[i].config.limits.authenticate_ms;
-            let answer = self.call(i, "authenticate", deadline, |p, s| p.aviary_plugin_authn().call_authenticate(s, &arg));
+            let answer = self
+                .call(i, "authenticate", deadline, |p, s| p.aviary_plugin_authn().call_authenticate(s, &arg));
             match answer {
                 Ok(AuthDecision::Allow(g)) => return AuthAnswer::Allow(convert::grants(g)),
-                Ok(AuthDecision::Deny(r)) => return AuthAnswer::Deny(convert::connack_reason(r.reason), r.message),
+                Ok(AuthDecision::Deny(r)) => {
+                    return AuthAnswer::Deny(convert::connack_reason(r.reason), r.message)
+                }
                 Ok(AuthDecision::Next) => {}
                 Err(()) if self.fails_closed(i) => {
                     return AuthAnswer::Deny(ReasonCode::NotAuthorized, Some("authentication failed".into()))
@@ -170,7 +173,9 @@ impl PluginSet {
             match answer {
                 Ok(Some(m)) => current = m,
                 Ok(None) => {}
-                Err(()) if self.fails_closed(i) => return Transformed::Drop(ReasonCode::ImplementationSpecificError),
+                Err(()) if self.fails_closed(i) => {
+                    return Transformed::Drop(ReasonCode::ImplementationSpecificError)
+                }
                 Err(()) => {}
             }
         }

@@ -183,7 +183,10 @@ pub(crate) fn validate(plugins: &[PluginConfig], rt: &PluginRuntimeConfig) -> Re
             return bad("plugin.limits", format!("plugin `{}`: deadlines must be at least 1 ms", p.name));
         }
         if p.files.contains_key("") || (!p.files.is_empty() && p.config.contains_key("files")) {
-            return bad("plugin.files", format!("plugin `{}`: `files` names clash with `config.files`", p.name));
+            return bad(
+                "plugin.files",
+                format!("plugin `{}`: `files` names clash with `config.files`", p.name),
+            );
         }
     }
     if rt.epoch_tick_ms == 0 {

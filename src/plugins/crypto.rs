@@ -115,7 +115,9 @@ fn key_set(c: KeySetConfig, base: &Path) -> Result<KeySet, String> {
         (Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512, None, Some(b), None) => {
             DecodingKey::from_base64_secret(b).map_err(|e| format!("secret_base64: {e}"))?
         }
-        (Algorithm::RS256, None, None, Some(p)) => DecodingKey::from_rsa_pem(&p).map_err(|e| e.to_string())?,
+        (Algorithm::RS256, None, None, Some(p)) => {
+            DecodingKey::from_rsa_pem(&p).map_err(|e| e.to_string())?
+        }
         (Algorithm::ES256, None, None, Some(p)) => DecodingKey::from_ec_pem(&p).map_err(|e| e.to_string())?,
         _ => return Err("HS* needs one secret; RS256/ES256 need one public key".into()),
     };

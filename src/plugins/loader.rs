@@ -104,12 +104,13 @@ fn config_json(c: &PluginConfig, base: &Path) -> Result<String, PluginError> {
         let mut files = serde_json::Map::new();
         for (key, path) in &c.files {
             let full = base.join(path);
-            let meta = std::fs::metadata(&full).map_err(|e| err(&c.name, format!("{}: {e}", full.display())))?;
+            let meta =
+                std::fs::metadata(&full).map_err(|e| err(&c.name, format!("{}: {e}", full.display())))?;
             if meta.len() > 1 << 20 {
                 return Err(err(&c.name, format!("{} is larger than 1 MiB", full.display())));
             }
-            let text =
-                std::fs::read_to_string(&full).map_err(|e| err(&c.name, format!("{}: {e}", full.display())))?;
+            let text = std::fs::read_to_string(&full)
+                .map_err(|e| err(&c.name, format!("{}: {e}", full.display())))?;
             files.insert(key.clone(), text.into());
         }
         if let Some(obj) = json.as_object_mut() {
@@ -119,7 +120,12 @@ fn config_json(c: &PluginConfig, base: &Path) -> Result<String, PluginError> {
     Ok(json.to_string())
 }
 
-fn shared(c: &PluginConfig, rt: &PluginRuntimeConfig, json: &str, base: &Path) -> Result<Shared, PluginError> {
+fn shared(
+    c: &PluginConfig,
+    rt: &PluginRuntimeConfig,
+    json: &str,
+    base: &Path,
+) -> Result<Shared, PluginError> {
     let value: serde_json::Value = serde_json::from_str(json).map_err(|e| err(&c.name, e))?;
     let keys = KeySets::from_config(&value, base).map_err(|e| err(&c.name, e))?;
     let name: Arc<str> = c.name.as_str().into();

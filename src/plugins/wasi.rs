@@ -157,7 +157,11 @@ impl sync_streams::HostOutputStream for SyncIo<'_> {
     fn blocking_write_and_flush(&mut self, s: Resource<DynOutputStream>, bytes: Vec<u8>) -> StreamResult<()> {
         stream_now(AOut::blocking_write_and_flush(self.0, s, bytes))
     }
-    fn blocking_write_zeroes_and_flush(&mut self, s: Resource<DynOutputStream>, len: u64) -> StreamResult<()> {
+    fn blocking_write_zeroes_and_flush(
+        &mut self,
+        s: Resource<DynOutputStream>,
+        len: u64,
+    ) -> StreamResult<()> {
         stream_now(AOut::blocking_write_zeroes_and_flush(self.0, s, len))
     }
     fn subscribe(&mut self, s: Resource<DynOutputStream>) -> wasmtime::Result<Resource<DynPollable>> {

@@ -183,8 +183,12 @@ impl Session {
             props.shared_subscription_available = (!mqtt.shared_subscription_available).then_some(false);
             props.server_keep_alive = s.server_keep_alive;
             props.authentication_method = c.properties.authentication_method.clone();
-            props.user_properties =
-                self.grants.connack_user_properties.iter().map(|(k, v)| (k.as_str().into(), v.as_str().into())).collect();
+            props.user_properties = self
+                .grants
+                .connack_user_properties
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect();
         }
         self.send(&Packet::ConnAck(ConnAck {
             session_present: reply.session_present,

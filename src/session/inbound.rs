@@ -114,7 +114,8 @@ impl Session {
                     }
                     let reason = self.route(p);
                     if reason.is_error() {
-                        return self.send(&Packet::PubRec(PubResponse { reason, ..PubResponse::success(id) }));
+                        return self
+                            .send(&Packet::PubRec(PubResponse { reason, ..PubResponse::success(id) }));
                     }
                     self.incoming_qos2.insert(id);
                 }

@@ -180,7 +180,12 @@ impl Session {
             Transformed::Pass(m) if Arc::ptr_eq(&m, &d.message) => Ok(None),
             Transformed::Pass(m) => {
                 let qos = d.qos.min(m.qos);
-                Ok(Some(Delivery { message: m, qos, retain: d.retain, subscription_ids: d.subscription_ids.clone() }))
+                Ok(Some(Delivery {
+                    message: m,
+                    qos,
+                    retain: d.retain,
+                    subscription_ids: d.subscription_ids.clone(),
+                }))
             }
             Transformed::Drop(_) => Err(()),
         }

@@ -81,6 +81,9 @@ topic = "room/+/chat"
     assert_eq!(subscribe(&mut z, &[("room/#", QoS::AtMostOnce)]).await, vec![ReasonCode::NotAuthorized]);
     assert_eq!(publish(&mut a, "room/a/chat", b"hi", QoS::AtLeastOnce).await, Some(ReasonCode::Success));
     assert_eq!(next_publish(&mut z).await.payload, &b"hi"[..]);
-    assert_eq!(publish(&mut a, "room/z/chat", b"no", QoS::AtLeastOnce).await, Some(ReasonCode::NotAuthorized));
+    assert_eq!(
+        publish(&mut a, "room/z/chat", b"no", QoS::AtLeastOnce).await,
+        Some(ReasonCode::NotAuthorized)
+    );
     no_publish(&mut z, 200).await;
 }

@@ -14,7 +14,10 @@ fn broker() -> TestBroker {
         "[plugin.config]\nsuperuser_claim = \"admin\"\n[plugin.config.jwt.default]\n\
          algorithms = [\"HS256\"]\nsecret = \"{SECRET}\"\nissuer = \"aviary-tests\"\n"
     );
-    TestBroker::with_toml(&format!("[auth]\nallow_anonymous = false\n{}", plugin_toml("jwt", "auth_jwt", &extra)))
+    TestBroker::with_toml(&format!(
+        "[auth]\nallow_anonymous = false\n{}",
+        plugin_toml("jwt", "auth_jwt", &extra)
+    ))
 }
 
 fn token(sub: &str, exp_offset: i64, secret: &str) -> String {
@@ -32,11 +35,20 @@ async fn valid_token_in_with_its_acl() {
     let t = token("dev1", 300, SECRET);
     let (mut c, reason) = connect_as(&b, Protocol::V5, "d1", Some("dev1"), Some(t.as_bytes())).await;
     assert_eq!(reason, ReasonCode::Success);
-    assert_eq!(subscribe(&mut c, &[("devices/dev1/#", QoS::AtLeastOnce)]).await, vec![ReasonCode::GrantedQoS1]);
-    assert_eq!(subscribe(&mut c, &[("devices/dev2/#", QoS::AtLeastOnce)]).await, vec![ReasonCode::NotAuthorized]);
+    assert_eq!(
+        subscribe(&mut c, &[("devices/dev1/#", QoS::AtLeastOnce)]).await,
+        vec![ReasonCode::GrantedQoS1]
+    );
+    assert_eq!(
+        subscribe(&mut c, &[("devices/dev2/#", QoS::AtLeastOnce)]).await,
+        vec![ReasonCode::NotAuthorized]
+    );
     assert_eq!(publish(&mut c, "devices/dev1/t", b"1", QoS::AtLeastOnce).await, Some(ReasonCode::Success));
     assert_eq!(next_publish(&mut c).await.payload, &b"1"[..]);
-    assert_eq!(publish(&mut c, "devices/dev2/t", b"2", QoS::AtLeastOnce).await, Some(ReasonCode::NotAuthorized));
+    assert_eq!(
+        publish(&mut c, "devices/dev2/t", b"2", QoS::AtLeastOnce).await,
+        Some(ReasonCode::NotAuthorized)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -46,7 +58,8 @@ async fn expired_tampered_and_mismatched_tokens_out() {
     let (_c, reason) = connect_as(&b, Protocol::V5, "d1", None, Some(expired.as_bytes())).await;
     assert_eq!(reason, ReasonCode::BadUserNameOrPassword, "expired");
     let forged = token("dev1", 300, "not-the-secret");
-    let (_c, reason) = connect_as(&b, Protocol::V3_1_1, "d2", None, Some(forged.as_bytes())).await;
+    // MQTT 3.1.1 needs a user name with a password [MQTT-3.1.2-22].
+    let (_c, reason) = connect_as(&b, Protocol::V3_1_1, "d2", Some("dev1"), Some(forged.as_bytes())).await;
     assert_eq!(reason, ReasonCode::BadUserNameOrPassword, "wrong key");
     // Tampered: the claims changed after signing.
     let good = token("dev1", 300, SECRET);

@@ -14,7 +14,10 @@ const BAD: [&str; 4] = ["loop", "memory", "trap", "panic"];
 
 fn hostile(hook: &str, runtime: &str) -> TestBroker {
     let extra = format!("[plugin.config]\nhook = \"{hook}\"");
-    TestBroker::with_toml(&format!("[plugin_runtime]\n{runtime}\n{}", plugin_toml("hostile", "hostile", &extra)))
+    TestBroker::with_toml(&format!(
+        "[plugin_runtime]\n{runtime}\n{}",
+        plugin_toml("hostile", "hostile", &extra)
+    ))
 }
 
 /// A publisher and a subscriber (on `alive/#`) that behave.
@@ -148,7 +151,11 @@ async fn repeated_failures_open_the_circuit_breaker() {
     let s = b.handle.plugins().unwrap().stats_of("hostile").unwrap();
     assert_eq!(s.breaker_opened.load(Ordering::Relaxed), 1);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(publish(&mut good, "t", b"x", QoS::AtLeastOnce).await, Some(ReasonCode::Success), "closed again");
+    assert_eq!(
+        publish(&mut good, "t", b"x", QoS::AtLeastOnce).await,
+        Some(ReasonCode::Success),
+        "closed again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,8 +6,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use aviary::protocol::{
-    AckProperties, Packet, Protocol, PubResponse, Publish, PublishProperties, QoS, ReasonCode,
-    Subscribe, SubscriptionOptions,
+    AckProperties, Packet, Protocol, PubResponse, Publish, PublishProperties, QoS, ReasonCode, Subscribe,
+    SubscriptionOptions,
 };
 use bytes::Bytes;
 

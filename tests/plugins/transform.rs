@@ -16,7 +16,10 @@ async fn json_payloads_are_enriched_at_the_subscriber() {
     let mut sub = connected(&b, Protocol::V3_1_1, "sub").await;
     subscribe(&mut sub, &[("#", QoS::AtLeastOnce)]).await;
     let mut sensor = connected(&b, Protocol::V5, "sensor-1").await;
-    assert_eq!(publish(&mut sensor, "sensors/t", br#"{"t":21.5}"#, QoS::AtLeastOnce).await, Some(ReasonCode::Success));
+    assert_eq!(
+        publish(&mut sensor, "sensors/t", br#"{"t":21.5}"#, QoS::AtLeastOnce).await,
+        Some(ReasonCode::Success)
+    );
     let got = next_publish(&mut sub).await;
     let v: serde_json::Value = serde_json::from_slice(&got.payload).unwrap();
     assert_eq!(v["t"], 21.5);

@@ -76,9 +76,8 @@ impl Jwt {
             grant = grant.superuser(claims.get(claim) == Some(&Value::Bool(true)));
         }
         if let Some(exp) = claims.get("exp").and_then(Value::as_u64) {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             grant = grant.session_expiry_secs(u32::try_from(exp.saturating_sub(now)).unwrap_or(u32::MAX));
         }
         grant

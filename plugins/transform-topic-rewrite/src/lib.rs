@@ -70,7 +70,11 @@ impl Plugin for Rewrite {
 
     fn init(config: Config) -> Result<Self, InitError> {
         if let Some(r) = config.rules.iter().find(|r| r.to.contains(['+', '#']) || r.to.is_empty()) {
-            return Err(format!("rule `{}` -> `{}`: the new topic cannot be empty or hold wildcards", r.from, r.to).into());
+            return Err(format!(
+                "rule `{}` -> `{}`: the new topic cannot be empty or hold wildcards",
+                r.from, r.to
+            )
+            .into());
         }
         Ok(Rewrite(config.rules))
     }
