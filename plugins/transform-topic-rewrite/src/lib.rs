@@ -69,7 +69,9 @@ impl Plugin for Rewrite {
     type Config = Config;
 
     fn init(config: Config) -> Result<Self, InitError> {
-        if let Some(r) = config.rules.iter().find(|r| r.to.contains(['+', '#']) || r.to.is_empty()) {
+        if let Some(r) =
+            config.rules.iter().find(|r| r.to.replace("{#}", "").contains(['+', '#']) || r.to.is_empty())
+        {
             return Err(format!(
                 "rule `{}` -> `{}`: the new topic cannot be empty or hold wildcards",
                 r.from, r.to
