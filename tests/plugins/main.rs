@@ -13,4 +13,5 @@ mod auth_jwt;
 mod auth_password;
 mod hostile;
 mod loading;
+mod passwd;
 mod transform;
