@@ -138,6 +138,12 @@ impl AuthDecision {
         AuthDecision::Deny(Refusal { reason, message: None })
     }
 
+    /// MQTT 5 enhanced authentication: send the client this Authentication Data (AUTH 0x18)
+    /// and decide on its answer in the next `authenticate` call.
+    pub fn challenge(data: impl Into<Vec<u8>>) -> Self {
+        AuthDecision::Challenge(data.into())
+    }
+
     /// Deny with a CONNACK reason and a reason string for MQTT 5 clients.
     pub fn deny_with(reason: ConnackReason, message: impl Into<String>) -> Self {
         AuthDecision::Deny(Refusal { reason, message: Some(message.into()) })

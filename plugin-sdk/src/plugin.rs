@@ -43,8 +43,9 @@ pub trait Plugin: Sized + 'static {
     /// Builds the plugin from its configuration. An error stops the broker's startup.
     fn init(config: Self::Config) -> Result<Self, InitError>;
 
-    /// CONNECT (and MQTT 5 AUTH steps): allow with a grant, deny with a CONNACK reason, or
-    /// `Next` to let the next plugin (then the broker's built-in policy) decide.
+    /// CONNECT (and each MQTT 5 AUTH step): allow with a grant, deny with a CONNACK reason,
+    /// `Next` to let the next plugin (then the broker's built-in policy) decide, or — for
+    /// enhanced authentication — `Challenge(data)` for one more round trip.
     fn authenticate(&self, _req: &Connect) -> AuthDecision {
         AuthDecision::Next
     }

@@ -87,6 +87,9 @@ pub enum AuthAnswer {
     Allow(Grants),
     /// Refuse with this CONNACK reason and an optional reason string.
     Deny(ReasonCode, Option<String>),
+    /// MQTT 5 enhanced authentication: send AUTH 0x18 with this Authentication Data, then
+    /// ask again with the client's answer.
+    Challenge(Bytes),
     /// No plugin decided.
     Next,
 }

@@ -53,6 +53,15 @@ impl PluginSet {
                 Ok(AuthDecision::Deny(r)) => {
                     return AuthAnswer::Deny(convert::connack_reason(r.reason), r.message)
                 }
+                Ok(AuthDecision::Challenge(data)) if req.auth_method.is_some() => {
+                    return AuthAnswer::Challenge(data.into())
+                }
+                Ok(AuthDecision::Challenge(_)) => {
+                    self.fail(i, "authenticate", "challenge without enhanced authentication");
+                    if self.fails_closed(i) {
+                        return AuthAnswer::Deny(ReasonCode::NotAuthorized, None);
+                    }
+                }
                 Ok(AuthDecision::Next) => {}
                 Err(()) if self.fails_closed(i) => {
                     return AuthAnswer::Deny(ReasonCode::NotAuthorized, Some("authentication failed".into()))

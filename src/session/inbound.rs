@@ -23,6 +23,14 @@ impl Session {
                 other => self.violation(ctx, ReasonCode::ProtocolError, other.name()),
             };
         }
+        if self.authenticating() && !matches!(packet, Packet::Auth(_)) {
+            // Only AUTH may come before CONNACK during enhanced authentication.
+            return self.refuse(
+                ReasonCode::ProtocolError,
+                Some(format!("{} before CONNACK", packet.name())),
+                ctx,
+            );
+        }
         match packet {
             Packet::Publish(p) => self.on_publish(p, ctx),
             Packet::PubAck(r) => self.on_ack(r.packet_id, |o, id| o.puback(id), ctx),
@@ -33,12 +41,8 @@ impl Session {
             Packet::Unsubscribe(u) => self.on_unsubscribe(u),
             Packet::PingReq => self.send(&Packet::PingResp),
             Packet::Disconnect(d) => self.on_disconnect(d, ctx),
-            // Re-authentication needs an enhanced-authentication plugin; none is configured.
-            Packet::Auth(_) => self.violation(
-                ctx,
-                ReasonCode::BadAuthenticationMethod,
-                "AUTH without an authentication method",
-            ),
+            // A step of enhanced authentication (see `policy`); re-authentication is refused.
+            Packet::Auth(a) => self.on_auth(a, ctx),
             // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation (the decoder reports it).
             other => {
                 let what = format!("{} is not sent by clients", other.name());

@@ -109,6 +109,10 @@ pub struct Session {
     identity: Option<Arc<crate::auth::Identity>>,
     /// What authentication granted (ACL rules evaluated on every PUBLISH / SUBSCRIBE).
     grants: crate::auth::Grants,
+    /// MQTT 5 enhanced authentication waiting for the client's AUTH.
+    pending_auth: Option<Box<policy::PendingAuth>>,
+    /// Challenges sent so far.
+    auth_steps: u32,
     /// The listener's connection slot, released when the session ends.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -159,6 +163,8 @@ impl Session {
                 reason_string: None,
                 identity: None,
                 grants: crate::auth::Grants::default(),
+                pending_auth: None,
+                auth_steps: 0,
                 _permit: permit,
                 shared,
             }

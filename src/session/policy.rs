@@ -3,6 +3,7 @@
 //! applies the answers to the protocol (CONNACK, SUBACK, PUBACK codes).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 
@@ -12,7 +13,7 @@ use crate::auth::acl::Action;
 use crate::auth::{AuthAnswer, ConnectRequest, Identity};
 use crate::message::Message;
 use crate::plugins::{self, Hook, SubVerdict, Transformed};
-use crate::protocol::{Connect, QoS, ReasonCode};
+use crate::protocol::{Auth, AuthProperties, Connect, Packet, QoS, ReasonCode};
 use crate::router::messages::{Delivery, SubscribeFilter};
 
 /// The plugin host and the authentication threads of a broker, if it has plugins.
@@ -21,6 +22,14 @@ pub struct Plugins {
     pub host: Arc<plugins::PluginHost>,
     /// Threads running `authenticate` (when a plugin implements it).
     pub auth: Option<plugins::AuthPool>,
+}
+
+/// A CONNECT whose authentication is under way (waiting for the client's next AUTH, when it
+/// is in `Session::pending_auth`).
+pub(super) struct PendingAuth {
+    connect: Box<Connect>,
+    settled: Settled,
+    req: ConnectRequest,
 }
 
 impl SessionShared {
@@ -43,7 +52,7 @@ impl Session {
     }
 
     /// Runs the authentication chain, off this thread when plugins are involved, then
-    /// `admit`s or refuses.
+    /// `admit`s, refuses, or (MQTT 5 enhanced authentication) challenges the client.
     pub(super) fn authenticate(&mut self, connect: Box<Connect>, settled: Settled, ctx: &mut Context<Self>) {
         let p = &connect.properties;
         let req = ConnectRequest {
@@ -55,17 +64,21 @@ impl Session {
             auth_method: p.authentication_method.as_ref().map(ToString::to_string),
             auth_data: p.authentication_data.clone(),
         };
+        self.run_auth(PendingAuth { connect, settled, req }, ctx);
+    }
+
+    fn run_auth(&mut self, step: PendingAuth, ctx: &mut Context<Self>) {
         let pool = self.shared.plugins.as_ref().and_then(|p| p.auth.as_ref());
         let Some(pool) = pool else {
-            let answer = self.shared.policy.decide_connect(&req, AuthAnswer::Next);
-            return self.authenticated(connect, settled, req.identity, answer, ctx);
+            let answer = self.shared.policy.decide_connect(&step.req, AuthAnswer::Next);
+            return self.authenticated(step, answer, ctx);
         };
-        match pool.submit(req.clone()) {
+        match pool.submit(step.req.clone()) {
             Ok(rx) => {
                 ctx.wait(rx.into_actor(self).map(move |answer, act, ctx| {
                     let answer = answer.unwrap_or(AuthAnswer::Deny(ReasonCode::ServerUnavailable, None));
-                    let answer = act.shared.policy.decide_connect(&req, answer);
-                    act.authenticated(connect, settled, req.identity, answer, ctx)
+                    let answer = act.shared.policy.decide_connect(&step.req, answer);
+                    act.authenticated(step, answer, ctx)
                 }));
             }
             Err(plugins::Busy) => {
@@ -75,24 +88,65 @@ impl Session {
         }
     }
 
-    fn authenticated(
-        &mut self,
-        connect: Box<Connect>,
-        settled: Settled,
-        mut identity: Identity,
-        answer: AuthAnswer,
-        ctx: &mut Context<Self>,
-    ) {
+    fn authenticated(&mut self, step: PendingAuth, answer: AuthAnswer, ctx: &mut Context<Self>) {
         match answer {
             AuthAnswer::Allow(grants) => {
+                let mut identity = step.req.identity;
                 identity.attributes = grants.attributes.clone();
                 self.identity = Some(Arc::new(identity));
                 self.grants = grants;
-                self.admit(connect, settled, ctx);
+                self.admit(step.connect, step.settled, ctx);
             }
             AuthAnswer::Deny(reason, message) => self.refuse(reason, message, ctx),
+            AuthAnswer::Challenge(data) => self.challenge(step, data, ctx),
             AuthAnswer::Next => self.refuse(ReasonCode::NotAuthorized, None, ctx),
         }
+    }
+
+    /// Sends AUTH 0x18 and waits (at most the connect timeout) for the client's answer.
+    fn challenge(&mut self, step: PendingAuth, data: bytes::Bytes, ctx: &mut Context<Self>) {
+        self.send(&Packet::Auth(Auth {
+            reason: ReasonCode::ContinueAuthentication,
+            properties: AuthProperties {
+                authentication_method: step.req.auth_method.as_deref().map(Into::into),
+                authentication_data: Some(data),
+                ..Default::default()
+            },
+        }));
+        self.pending_auth = Some(Box::new(step));
+        self.auth_steps += 1;
+        let this_step = self.auth_steps;
+        let timeout = Duration::from_secs(u64::from(self.shared.config.mqtt.connect_timeout_secs));
+        ctx.run_later(timeout, move |act, ctx| {
+            if act.auth_steps == this_step && act.pending_auth.take().is_some() {
+                tracing::info!(peer = %act.peer, "no answer to the authentication challenge");
+                act.close(ctx, None, false);
+            }
+        });
+    }
+
+    /// An AUTH packet: the next step of a pending enhanced authentication. Anything else
+    /// (re-authentication included) is refused as before.
+    pub(super) fn on_auth(&mut self, a: Auth, ctx: &mut Context<Self>) {
+        let Some(mut step) = self.pending_auth.take() else {
+            return self.violation(
+                ctx,
+                ReasonCode::BadAuthenticationMethod,
+                "AUTH outside an authentication exchange",
+            );
+        };
+        let same_method = a.properties.authentication_method.as_deref() == step.req.auth_method.as_deref();
+        if a.reason != ReasonCode::ContinueAuthentication || !same_method {
+            // The method may not change during the exchange.
+            return self.refuse(ReasonCode::ProtocolError, Some("unexpected AUTH".into()), ctx);
+        }
+        step.req.auth_data = a.properties.authentication_data;
+        self.run_auth(*step, ctx);
+    }
+
+    /// True while an enhanced authentication waits for the client's AUTH: only AUTH may come.
+    pub(super) fn authenticating(&self) -> bool {
+        self.pending_auth.is_some()
     }
 
     fn who(&self) -> Option<&Arc<Identity>> {

@@ -31,7 +31,7 @@ async fn right_password_in_wrong_password_out() {
     for protocol in [Protocol::V5, Protocol::V3_1_1] {
         let (_c, reason) = connect_as(&b, protocol, "c-ann", Some("ann"), Some(b"right")).await;
         assert_eq!(reason, ReasonCode::Success, "{protocol:?}");
-        // [MQTT-3.2.2-?] 0x86 for MQTT 5, return code 4 for 3.1.1 (decoded back to 0x86).
+        // 0x86 for MQTT 5, return code 4 for 3.1.1 (decoded back to 0x86).
         let (_c, reason) = connect_as(&b, protocol, "c-ann2", Some("ann"), Some(b"wrong")).await;
         assert_eq!(reason, ReasonCode::BadUserNameOrPassword, "{protocol:?}");
         let (_c, reason) = connect_as(&b, protocol, "c-eve", Some("eve"), Some(b"x")).await;

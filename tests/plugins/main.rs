@@ -11,6 +11,7 @@ mod support;
 mod acl;
 mod auth_jwt;
 mod auth_password;
+mod enhanced_auth;
 mod hostile;
 mod loading;
 mod passwd;

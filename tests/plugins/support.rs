@@ -21,6 +21,7 @@ const CRATES: &[&str] = &[
     "plugins/transform-json-enrich",
     "plugins/transform-topic-rewrite",
     "tests/plugins/fixtures/hostile",
+    "tests/plugins/fixtures/challenge",
 ];
 
 fn root() -> &'static Path {
