@@ -18,6 +18,7 @@ pub mod inflight;
 mod outbound;
 pub mod outbox;
 mod policy;
+mod reauth;
 
 pub use policy::Plugins;
 
@@ -113,6 +114,8 @@ pub struct Session {
     pending_auth: Option<Box<policy::PendingAuth>>,
     /// Challenges sent so far.
     auth_steps: u32,
+    /// Connected with enhanced authentication: what re-authentication needs.
+    reauth: Option<Box<reauth::ReAuth>>,
     /// The listener's connection slot, released when the session ends.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -165,6 +168,7 @@ impl Session {
                 grants: crate::auth::Grants::default(),
                 pending_auth: None,
                 auth_steps: 0,
+                reauth: None,
                 _permit: permit,
                 shared,
             }

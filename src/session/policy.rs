@@ -91,6 +91,9 @@ impl Session {
     fn authenticated(&mut self, step: PendingAuth, answer: AuthAnswer, ctx: &mut Context<Self>) {
         match answer {
             AuthAnswer::Allow(grants) => {
+                if step.req.auth_method.is_some() {
+                    self.reauth = Some(Box::new(super::reauth::ReAuth::new(step.req.clone())));
+                }
                 let mut identity = step.req.identity;
                 identity.attributes = grants.attributes.clone();
                 self.identity = Some(Arc::new(identity));
@@ -125,15 +128,11 @@ impl Session {
         });
     }
 
-    /// An AUTH packet: the next step of a pending enhanced authentication. Anything else
-    /// (re-authentication included) is refused as before.
+    /// An AUTH packet: the next step of a pending enhanced authentication, or
+    /// re-authentication (see `reauth`).
     pub(super) fn on_auth(&mut self, a: Auth, ctx: &mut Context<Self>) {
         let Some(mut step) = self.pending_auth.take() else {
-            return self.violation(
-                ctx,
-                ReasonCode::BadAuthenticationMethod,
-                "AUTH outside an authentication exchange",
-            );
+            return self.on_reauth(a, ctx);
         };
         let same_method = a.properties.authentication_method.as_deref() == step.req.auth_method.as_deref();
         if a.reason != ReasonCode::ContinueAuthentication || !same_method {

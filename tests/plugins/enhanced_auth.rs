@@ -99,3 +99,56 @@ async fn only_auth_with_the_same_method_may_follow_a_challenge() {
     raw.send(&auth("other-method", b"answer:c5")).await;
     assert_eq!(connack(&mut raw).await.reason, ReasonCode::ProtocolError);
 }
+
+/// Connects `id` through the two-step challenge.
+async fn connected_via_challenge(b: &TestBroker, id: &str) -> Raw {
+    let mut raw = start(b, id, "aviary-test", b"hello").await;
+    expect_challenge(&mut raw, format!("nonce:{id}").as_bytes()).await;
+    raw.send(&auth("aviary-test", format!("answer:{id}").as_bytes())).await;
+    assert_eq!(connack(&mut raw).await.reason, ReasonCode::Success);
+    raw
+}
+
+fn reauth(data: &[u8]) -> Packet {
+    let Packet::Auth(mut a) = auth("aviary-test", data) else { unreachable!() };
+    a.reason = ReasonCode::ReAuthenticate;
+    Packet::Auth(a)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn re_authentication_runs_the_same_exchange() {
+    let b = broker();
+    let mut raw = connected_via_challenge(&b, "r1").await;
+    raw.send(&reauth(b"hello")).await;
+    expect_challenge(&mut raw, b"nonce:r1").await;
+    raw.send(&auth("aviary-test", b"answer:r1")).await;
+    match raw.recv().await {
+        Some(Packet::Auth(a)) => assert_eq!(a.reason, ReasonCode::Success),
+        other => panic!("expected AUTH 0x00, got {other:?}"),
+    }
+    // Still connected and serving.
+    assert_eq!(
+        subscribe(&mut raw, &[("t", aviary::protocol::QoS::AtMostOnce)]).await,
+        vec![ReasonCode::Success]
+    );
+    // A failed re-authentication disconnects with 0x87.
+    raw.send(&reauth(b"hello")).await;
+    expect_challenge(&mut raw, b"nonce:r1").await;
+    raw.send(&auth("aviary-test", b"wrong")).await;
+    match raw.closed().await.as_slice() {
+        [Packet::Disconnect(d)] => assert_eq!(d.reason, ReasonCode::NotAuthorized),
+        other => panic!("expected DISCONNECT 0x87, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_without_enhanced_authentication_is_refused() {
+    let b = TestBroker::with_toml(&plugin_toml("challenge", "challenge", ""));
+    let mut raw = connected(&b, Protocol::V5, "plain").await;
+    raw.send(&reauth(b"hello")).await;
+    match raw.closed().await.as_slice() {
+        // 0x8C is not a DISCONNECT reason code: AUTH here is a protocol error.
+        [Packet::Disconnect(d)] => assert_eq!(d.reason, ReasonCode::ProtocolError),
+        other => panic!("expected DISCONNECT 0x82, got {other:?}"),
+    }
+}
