@@ -67,3 +67,31 @@ async fn slow_hashes_do_not_block_other_clients() {
         assert_eq!(l.await.unwrap(), ReasonCode::Success);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_passwords_lock_the_user_out_across_instances() {
+    // The failure count lives in the plugin's key-value store (host kv), so the lockout holds
+    // whichever authentication thread serves the next attempt; the counters are host metrics.
+    let dir = temp_dir("pw3");
+    let mut file = PasswordFile::default();
+    file.set("ann", hash_password(b"right").unwrap()).unwrap();
+    let path = dir.join("passwords.txt");
+    file.save(&path).unwrap();
+    let extra = format!("files = {{ passwords = {path:?} }}\n[plugin.config]\nlockout_failures = 3");
+    let b = TestBroker::with_toml(&format!(
+        "[auth]\nallow_anonymous = false\n{}",
+        plugin_toml("passwords", "auth_password", &extra)
+    ));
+    for n in 0..3 {
+        let (_c, reason) = connect_as(&b, Protocol::V5, &format!("x{n}"), Some("ann"), Some(b"guess")).await;
+        assert_eq!(reason, ReasonCode::BadUserNameOrPassword);
+    }
+    let (_c, reason) = connect_as(&b, Protocol::V5, "x9", Some("ann"), Some(b"right")).await;
+    assert_eq!(reason, ReasonCode::Banned, "locked out");
+    let (_c, reason) = connect_as(&b, Protocol::V3_1_1, "x10", Some("ann"), Some(b"right")).await;
+    assert_eq!(reason, ReasonCode::NotAuthorized, "3.1.1 return code 5");
+    let host = b.handle.plugins().unwrap();
+    assert_eq!(host.metric("passwords", "auth_failed"), Some(3));
+    assert_eq!(host.metric("passwords", "auth_locked"), Some(2));
+    assert_eq!(host.metric("passwords", "auth_ok"), None);
+}

@@ -3,11 +3,17 @@
 //! Users come from a password file in the `user:$argon2id$...` format written by
 //! `aviary passwd` (handed to the plugin by the broker through `[plugin.files]`) and/or from
 //! the `users` table of the plugin's configuration. Hashes are checked on the host.
+//!
+//! Brute-force protection: after `lockout_failures` wrong passwords for one user within
+//! `lockout_secs`, that user is refused (0x8A Banned / 5) until the window passes — counted in
+//! the plugin's key-value store, so every instance of the plugin sees it. Metrics:
+//! `auth_ok`, `auth_failed`, `auth_locked`.
 
 use std::collections::HashMap;
 
 use aviary_plugin_sdk::{
-    host, plugin, serde::Deserialize, AuthDecision, ConnackReason, Connect, Grant, InitError, Plugin,
+    host, kv, metrics, plugin, serde::Deserialize, AuthDecision, ConnackReason, Connect, Grant, InitError,
+    Plugin,
 };
 
 /// What to say about a user name that is not in the list.
@@ -37,6 +43,19 @@ pub struct Config {
     /// Files the broker read for us: `passwords` holds the password file.
     #[serde(default)]
     pub files: HashMap<String, String>,
+    /// Wrong passwords for one user that lock it out; 0 disables the lockout.
+    #[serde(default = "default_failures")]
+    pub lockout_failures: u32,
+    /// How long failures count, and the lockout lasts, in seconds.
+    #[serde(default = "default_lockout_secs")]
+    pub lockout_secs: u32,
+}
+
+fn default_failures() -> u32 {
+    10
+}
+fn default_lockout_secs() -> u32 {
+    60
 }
 
 /// The plugin.
@@ -44,6 +63,36 @@ pub struct Passwords {
     users: HashMap<String, String>,
     superusers: Vec<String>,
     unknown: Unknown,
+    lockout_failures: u32,
+    lockout_ms: u32,
+}
+
+impl Passwords {
+    fn failures_key(user: &str) -> String {
+        format!("failures/{user}")
+    }
+
+    fn failures(&self, user: &str) -> u32 {
+        kv::get(&Self::failures_key(user))
+            .and_then(|v| v.try_into().ok())
+            .map(u32::from_le_bytes)
+            .unwrap_or(0)
+    }
+
+    /// Counts a wrong password; the count expires `lockout_secs` after the last failure.
+    fn record_failure(&self, user: &str) {
+        if self.lockout_failures == 0 {
+            return;
+        }
+        let n = self.failures(user).saturating_add(1);
+        if let Err(e) = kv::set(&Self::failures_key(user), &n.to_le_bytes(), Some(self.lockout_ms)) {
+            aviary_plugin_sdk::warn!("cannot count a failure for {user}: {e}");
+        }
+    }
+
+    fn locked(&self, user: &str) -> bool {
+        self.lockout_failures > 0 && self.failures(user) >= self.lockout_failures
+    }
 }
 
 /// Parses `user:hash` lines; `#` starts a comment line.
@@ -73,7 +122,13 @@ impl Plugin for Passwords {
         if let Some(text) = config.files.get("passwords") {
             users.extend(parse_password_file(text)?);
         }
-        Ok(Passwords { users, superusers: config.superusers, unknown: config.unknown_user })
+        Ok(Passwords {
+            users,
+            superusers: config.superusers,
+            unknown: config.unknown_user,
+            lockout_failures: config.lockout_failures,
+            lockout_ms: config.lockout_secs.saturating_mul(1000),
+        })
     }
 
     fn authenticate(&self, req: &Connect) -> AuthDecision {
@@ -84,13 +139,24 @@ impl Plugin for Passwords {
                 Unknown::Next => AuthDecision::Next,
             };
         };
+        if self.locked(user) {
+            metrics::counter_add("auth_locked", 1);
+            return AuthDecision::deny_with(ConnackReason::Banned, "too many wrong passwords; try later");
+        }
         let password = req.password().unwrap_or_default();
         match host::verify_password(hash, password) {
-            Ok(true) => Grant::new()
-                .superuser(self.superusers.iter().any(|s| s == user))
-                .attribute("auth", "password")
-                .into(),
-            Ok(false) => AuthDecision::deny(ConnackReason::BadUsernameOrPassword),
+            Ok(true) => {
+                metrics::counter_add("auth_ok", 1);
+                Grant::new()
+                    .superuser(self.superusers.iter().any(|s| s == user))
+                    .attribute("auth", "password")
+                    .into()
+            }
+            Ok(false) => {
+                metrics::counter_add("auth_failed", 1);
+                self.record_failure(user);
+                AuthDecision::deny(ConnackReason::BadUsernameOrPassword)
+            }
             Err(e) => {
                 aviary_plugin_sdk::warn!("unusable hash for user {user}: {e}");
                 AuthDecision::deny(ConnackReason::NotAuthorized)
@@ -127,6 +193,23 @@ mod tests {
             AuthDecision::deny(ConnackReason::BadUsernameOrPassword)
         );
         assert_eq!(p.authenticate(&Connect::new(Client::new("anon"), None)), AuthDecision::Next);
+    }
+
+    #[test]
+    fn repeated_failures_lock_the_user_out() {
+        testing::reset();
+        let users = json!({"ann": hash_password(b"secret")});
+        let p: Passwords = testing::load(json!({"users": users, "lockout_failures": 2})).unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                p.authenticate(&connect("ann", b"nope")),
+                AuthDecision::deny(ConnackReason::BadUsernameOrPassword)
+            );
+        }
+        assert!(
+            matches!(p.authenticate(&connect("ann", b"secret")), AuthDecision::Deny(r) if r.reason == ConnackReason::Banned)
+        );
+        assert_eq!((testing::counter("auth_failed"), testing::counter("auth_locked")), (2, 1));
     }
 
     #[test]
