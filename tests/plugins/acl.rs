@@ -9,6 +9,7 @@ use crate::support::*;
 
 fn acl_broker() -> TestBroker {
     let extra = r##"
+grants = []
 [[plugin.config.rules]]
 allow = true
 access = "all"

@@ -11,7 +11,7 @@ const SECRET: &str = "test-secret-of-reasonable-length";
 
 fn broker() -> TestBroker {
     let extra = format!(
-        "[plugin.config]\nsuperuser_claim = \"admin\"\n[plugin.config.jwt.default]\n\
+        "grants = [\"crypto\"]\n[plugin.config]\nsuperuser_claim = \"admin\"\n[plugin.config.jwt.default]\n\
          algorithms = [\"HS256\"]\nsecret = \"{SECRET}\"\nissuer = \"aviary-tests\"\n"
     );
     TestBroker::with_toml(&format!(

@@ -11,7 +11,7 @@ async fn json_payloads_are_enriched_at_the_subscriber() {
     let b = TestBroker::with_toml(&plugin_toml(
         "enrich",
         "transform_json_enrich",
-        "[plugin.config]\ntopics = [\"sensors/#\"]",
+        "grants = []\n[plugin.config]\ntopics = [\"sensors/#\"]",
     ));
     let mut sub = connected(&b, Protocol::V3_1_1, "sub").await;
     subscribe(&mut sub, &[("#", QoS::AtLeastOnce)]).await;
@@ -38,9 +38,13 @@ async fn topics_are_rewritten_in_a_pipeline() {
     let rewrite = plugin_toml(
         "rewrite",
         "transform_topic_rewrite",
-        "[[plugin.config.rules]]\nfrom = \"legacy/+/temp\"\nto = \"sensors/{1}/temperature\"",
+        "grants = []\n[[plugin.config.rules]]\nfrom = \"legacy/+/temp\"\nto = \"sensors/{1}/temperature\"",
     );
-    let enrich = plugin_toml("enrich", "transform_json_enrich", "[plugin.config]\ntopics = [\"sensors/#\"]");
+    let enrich = plugin_toml(
+        "enrich",
+        "transform_json_enrich",
+        "grants = []\n[plugin.config]\ntopics = [\"sensors/#\"]",
+    );
     let b = TestBroker::with_toml(&format!("{rewrite}{enrich}"));
     let mut sub = connected(&b, Protocol::V5, "sub").await;
     subscribe(&mut sub, &[("sensors/+/temperature", QoS::AtLeastOnce), ("legacy/#", QoS::AtLeastOnce)]).await;
