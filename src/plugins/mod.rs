@@ -155,6 +155,12 @@ impl PluginHost {
         self.plugins.iter().find(|p| p.config.name == name).map(|p| &p.shared.stats)
     }
 
+    /// Log lines (log calls, stdout, stderr) of a plugin dropped by the rate limit.
+    pub fn log_lines_dropped(&self, plugin: &str) -> Option<u64> {
+        let p = self.plugins.iter().find(|p| p.config.name == plugin)?;
+        Some(p.shared.log.dropped.load(Ordering::Relaxed))
+    }
+
     /// A metric a plugin set through `aviary:plugin/metrics`.
     pub fn metric(&self, plugin: &str, name: &str) -> Option<i64> {
         let p = self.plugins.iter().find(|p| p.config.name == plugin)?;

@@ -1,5 +1,5 @@
 //! Hostile plugins (`tests/plugins/fixtures/hostile`): an infinite loop, a memory bomb, a trap,
-//! a panic and oversized answers in each hook. Each is denied or handled within its deadline,
+//! a panic, a stack overflow and oversized answers in each hook. Each is denied or handled within its deadline,
 //! counted, and the instance rebuilt, while well-behaved clients keep publishing and receiving.
 
 use std::sync::atomic::Ordering;
@@ -10,7 +10,7 @@ use aviary::protocol::{Protocol, QoS, ReasonCode};
 use crate::common::{Raw, TestBroker};
 use crate::support::*;
 
-const BAD: [&str; 4] = ["loop", "memory", "trap", "panic"];
+const BAD: [&str; 5] = ["loop", "memory", "trap", "panic", "recurse"];
 
 fn hostile(hook: &str, runtime: &str) -> TestBroker {
     let extra = format!("[plugin.config]\nhook = \"{hook}\"");
@@ -63,7 +63,7 @@ async fn authenticate_fails_closed_within_its_deadline() {
         .await;
         assert!(took < Duration::from_millis(250) + SLACK, "{bad} took {took:?}");
     }
-    assert_eq!(failures(&b), (4, 1), "four failures, one of them the deadline");
+    assert_eq!(failures(&b), (5, 1), "five failures, one of them the deadline");
     // The instances were rebuilt: the plugin serves the next client normally.
     connected(&b, Protocol::V5, "good-late").await;
 }
@@ -83,7 +83,7 @@ async fn authorize_publish_fails_closed() {
         assert!(took < SLACK, "{bad} took {took:?}");
     }
     no_publish(&mut by.1, 200).await;
-    assert_eq!(failures(&b).0, 8, "two per behaviour");
+    assert_eq!(failures(&b).0, 10, "two per behaviour");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -99,7 +99,7 @@ async fn authorize_subscribe_fails_closed() {
         .await;
         assert!(took < SLACK, "{bad} took {took:?}");
     }
-    assert_eq!(failures(&b).0, 5);
+    assert_eq!(failures(&b).0, 6);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -116,7 +116,7 @@ async fn on_publish_failures_drop_the_message() {
         assert!(took < SLACK, "{bad} took {took:?}");
     }
     no_publish(&mut by.1, 200).await;
-    assert_eq!(failures(&b).0, 5);
+    assert_eq!(failures(&b).0, 6);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -135,7 +135,7 @@ async fn on_deliver_failures_drop_only_that_delivery() {
     for evil in &mut evils {
         no_publish(evil, 100).await;
     }
-    assert_eq!(failures(&b).0, 5);
+    assert_eq!(failures(&b).0, 6);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -167,4 +167,21 @@ async fn fail_open_plugins_pass_on() {
     let mut evil = connected(&b, Protocol::V5, "evil-panic-1").await;
     assert_eq!(publish(&mut evil, "alive/e", b"still", QoS::AtLeastOnce).await, Some(ReasonCode::Success));
     assert_eq!(next_publish(&mut by.1).await.payload, &b"still"[..]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_and_print_floods_are_rate_limited() {
+    // `evil-huge` prints and logs 10,000 lines of 5 KB in authenticate: it answers (or misses
+    // its deadline) in time, the broker's log takes at most `log_lines_per_sec` of them, and the
+    // bystanders carry on.
+    let b = hostile("authenticate", "log_lines_per_sec = 20");
+    let mut by = bystanders(&b).await;
+    let took = alongside(&mut by, async {
+        let (_c, reason) = connect_as(&b, Protocol::V5, "evil-huge-1", None, None).await;
+        assert!(matches!(reason, ReasonCode::Success | ReasonCode::NotAuthorized), "{reason:?}");
+    })
+    .await;
+    assert!(took < Duration::from_millis(250) + SLACK, "took {took:?}");
+    let dropped = b.handle.plugins().unwrap().log_lines_dropped("hostile").unwrap();
+    assert!(dropped > 100, "only {dropped} lines dropped");
 }

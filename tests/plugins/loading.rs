@@ -46,7 +46,7 @@ fn missing_files_and_bad_configs_are_named() {
 
 #[test]
 fn hostile_init_stops_startup_in_time() {
-    for bad in ["loop", "memory", "trap", "panic"] {
+    for bad in ["loop", "memory", "trap", "panic", "recurse"] {
         let started = Instant::now();
         let extra = format!("limits = {{ init_ms = 300 }}\n[plugin.config]\ninit = \"{bad}\"");
         let err = start(&plugin_toml("hostile", "hostile", &extra)).unwrap_err();
