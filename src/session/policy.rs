@@ -98,6 +98,13 @@ impl Session {
                 identity.attributes = grants.attributes.clone();
                 self.identity = Some(Arc::new(identity));
                 self.grants = grants;
+                // The will is a publish too: its topic must be allowed now.
+                if let Some(w) = &step.connect.will {
+                    if !self.may_publish(&w.topic, w.qos, w.retain) {
+                        let why = Some("will topic not authorized".to_owned());
+                        return self.refuse(ReasonCode::NotAuthorized, why, ctx);
+                    }
+                }
                 self.admit(step.connect, step.settled, ctx);
             }
             AuthAnswer::Deny(reason, message) => self.refuse(reason, message, ctx),
@@ -156,25 +163,29 @@ impl Session {
     /// acknowledge with.
     pub(super) fn admit_publish(&mut self, message: Message) -> Result<Arc<Message>, ReasonCode> {
         let message = Arc::new(message);
-        let shared = self.shared.clone();
-        let (Some(identity), policy) = (self.who().cloned(), &shared.policy) else {
-            return Ok(message);
-        };
-        let action = Action::Publish(&message.topic);
-        let plugins = || {
-            let host = shared.host_with(Hook::AuthorizePublish)?;
-            let (qos, retain) = (message.qos as u8, message.retain);
-            plugins::with_local(host, |set| set.authorize_publish(&identity, &message.topic, qos, retain))
-        };
-        if !policy.authorize(&self.grants, identity.who(), action, plugins) {
+        if !self.may_publish(&message.topic, message.qos, message.retain) {
             tracing::debug!(client_id = %self.client_id, topic = %message.topic, "publish not authorized");
             return Err(ReasonCode::NotAuthorized);
         }
-        let Some(host) = shared.host_with(Hook::OnPublish) else { return Ok(message) };
-        match plugins::with_local(host, |set| set.transform(&identity, message, false)) {
+        let shared = self.shared.clone();
+        let (Some(host), Some(identity)) = (shared.host_with(Hook::OnPublish), self.who()) else {
+            return Ok(message);
+        };
+        match plugins::with_local(host, |set| set.transform(identity, message, false)) {
             Transformed::Pass(m) => Ok(m),
             Transformed::Drop(reason) => Err(reason),
         }
+    }
+
+    /// May this client publish to `topic` (the grant's rules, the plugins, the static rules)?
+    fn may_publish(&self, topic: &str, qos: QoS, retain: bool) -> bool {
+        let shared = &self.shared;
+        let Some(identity) = self.who() else { return true };
+        let plugins = || {
+            let host = shared.host_with(Hook::AuthorizePublish)?;
+            plugins::with_local(host, |set| set.authorize_publish(identity, topic, qos as u8, retain))
+        };
+        shared.policy.authorize(&self.grants, identity.who(), Action::Publish(topic), plugins)
     }
 
     /// Authorizes the subscriptions that passed validation: a refused one becomes

@@ -88,3 +88,31 @@ topic = "room/+/chat"
     );
     no_publish(&mut z, 200).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_will_on_a_forbidden_topic_is_refused_at_connect() {
+    let b = acl_broker();
+    for (protocol, topic, expected) in [
+        (Protocol::V5, "own/w1/will", ReasonCode::Success),
+        (Protocol::V5, "elsewhere", ReasonCode::NotAuthorized),
+        (Protocol::V3_1_1, "elsewhere", ReasonCode::NotAuthorized),
+    ] {
+        let mut raw = crate::common::Raw::connect(&b).await;
+        raw.protocol = protocol;
+        let mut c = crate::common::connect_packet(protocol, "w1");
+        c.will = Some(aviary::protocol::LastWill {
+            topic: topic.into(),
+            payload: bytes::Bytes::from_static(b"gone"),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: Default::default(),
+        });
+        raw.send(&aviary::protocol::Packet::Connect(Box::new(c))).await;
+        match raw.recv().await {
+            Some(aviary::protocol::Packet::ConnAck(a)) => {
+                assert_eq!(a.reason, expected, "{topic} {protocol:?}")
+            }
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+}
