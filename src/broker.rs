@@ -16,11 +16,12 @@ use tokio::sync::oneshot;
 use crate::config::{Config, RouterThread};
 use crate::metrics::Metrics;
 use crate::persistence::{self, StoreError, StoreHandle};
+use crate::plugins::{AuthPool, Hook, PluginHost};
 use crate::protocol::ReasonCode;
 use crate::router::messages::{GetStats, RouterStats};
 use crate::router::state::RouterOps;
 use crate::router::{KickAll, Router};
-use crate::session::SessionShared;
+use crate::session::{Plugins, SessionShared};
 use crate::transport::listener::ListenerSpec;
 use crate::transport::tcp;
 use crate::transport::tls::{TlsAcceptor, TlsError};
@@ -63,6 +64,9 @@ pub enum BrokerError {
         /// Why.
         source: std::io::Error,
     },
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugins::PluginError),
 }
 
 /// Entry point.
@@ -73,6 +77,7 @@ pub struct BrokerHandle {
     addrs: Vec<(String, SocketAddr)>,
     http_addr: Option<SocketAddr>,
     metrics: Arc<Metrics>,
+    plugins: Option<Arc<PluginHost>>,
     router: Addr<Router>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -83,6 +88,12 @@ impl Broker {
     /// Binds every listener and starts the broker on a thread of its own.
     pub fn start(config: Config) -> Result<BrokerHandle, BrokerError> {
         let config = Arc::new(config);
+        let plugins = match config.plugins.is_empty() {
+            true => None,
+            false => Some(PluginHost::load(&config.plugins, &config.plugin_runtime, &config.base_dir)?),
+        };
+        let host = plugins.clone();
+        let plugins = plugins.map(session_plugins).transpose().map_err(BrokerError::Thread)?;
         let mut bound = Vec::new();
         for l in &config.listeners {
             let spec = ListenerSpec::from_config(l)?;
@@ -114,10 +125,21 @@ impl Broker {
         let m = metrics.clone();
         let thread = std::thread::Builder::new()
             .name("aviary-broker".into())
-            .spawn(move || run_system(Startup { config, bound, http, metrics: m, store }, ready_tx, stop_rx))
+            .spawn(move || {
+                run_system(Startup { config, bound, http, metrics: m, store, plugins }, ready_tx, stop_rx)
+            })
             .map_err(BrokerError::Thread)?;
         let router = ready_rx.recv().map_err(|_| BrokerError::Startup)?;
-        Ok(BrokerHandle { addrs, http_addr, metrics, router, stop: Some(stop_tx), thread: Some(thread), tls })
+        Ok(BrokerHandle {
+            addrs,
+            http_addr,
+            metrics,
+            router,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            tls,
+            plugins: host,
+        })
     }
 }
 
@@ -126,6 +148,7 @@ type Bound = Vec<(Arc<ListenerSpec>, std::net::TcpListener, SocketAddr)>;
 /// Everything the broker thread starts from.
 struct Startup {
     config: Arc<Config>,
+    plugins: Option<Plugins>,
     bound: Bound,
     http: Option<std::net::TcpListener>,
     metrics: Arc<Metrics>,
@@ -133,7 +156,7 @@ struct Startup {
 }
 
 fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop: oneshot::Receiver<()>) {
-    let Startup { config, bound, http, metrics, store } = start;
+    let Startup { config, bound, http, metrics, store, plugins } = start;
     let (store, recovered, store_thread) = match store {
         Some(s) => (Some(s.handle), Some(s.recovered), Some(s.thread)),
         None => (None, None, None),
@@ -164,6 +187,8 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
                 store: store.clone(),
                 open_connections: Default::default(),
             },
+            plugins,
+            policy: crate::auth::Policy::new(&config.auth),
         });
         let http = http.and_then(|l| {
             let state = crate::http::HttpState {
@@ -239,7 +264,22 @@ async fn shutdown(router: &Addr<Router>, store: Option<StoreHandle>, deadline: t
     }
 }
 
+/// The session's view of the plugins: the host, plus authentication threads when a plugin
+/// authenticates.
+fn session_plugins(host: Arc<PluginHost>) -> std::io::Result<Plugins> {
+    let auth = match host.has(Hook::Authenticate) {
+        true => Some(AuthPool::start(host.clone())?),
+        false => None,
+    };
+    Ok(Plugins { host, auth })
+}
+
 impl BrokerHandle {
+    /// The loaded plugins (counters, metrics), if any.
+    pub fn plugins(&self) -> Option<&Arc<PluginHost>> {
+        self.plugins.as_ref()
+    }
+
     /// The address the first listener is bound to.
     pub fn addr(&self) -> SocketAddr {
         self.addrs[0].1

@@ -72,6 +72,14 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Persistence of sessions, queued and retained messages, wills.
     pub persistence: PersistenceConfig,
+    /// WebAssembly plugins, in chain order (`[[plugin]]` tables).
+    #[serde(rename = "plugin")]
+    pub plugins: Vec<crate::plugins::config::PluginConfig>,
+    /// The plugin sandbox (`[plugin_runtime]`).
+    pub plugin_runtime: crate::plugins::config::PluginRuntimeConfig,
+    /// Directory of the configuration file: relative plugin paths start here.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -85,6 +93,9 @@ impl Default for Config {
             http: HttpConfig::default(),
             limits: LimitsConfig::default(),
             persistence: PersistenceConfig::default(),
+            plugins: Vec::new(),
+            plugin_runtime: Default::default(),
+            base_dir: PathBuf::new(),
         }
     }
 }
@@ -155,11 +166,15 @@ impl Default for ListenerConfig {
 pub struct AuthConfig {
     /// Accept clients that send no user name.
     pub allow_anonymous: bool,
+    /// Static ACL rules (`[[auth.acl]]`), tried in order after the plugins.
+    pub acl: Vec<crate::auth::acl::StaticRule>,
+    /// What happens to a PUBLISH or SUBSCRIBE no rule and no plugin decided.
+    pub acl_default: crate::auth::acl::AclDefault,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { allow_anonymous: true }
+        AuthConfig { allow_anonymous: true, acl: Vec::new(), acl_default: Default::default() }
     }
 }
 
@@ -287,7 +302,9 @@ impl Config {
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Config::from_toml_str(&text, &path.display().to_string())
+        let mut config = Config::from_toml_str(&text, &path.display().to_string())?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(config)
     }
 
     /// Parses and validates TOML text; `origin` names it in errors.
@@ -334,7 +351,9 @@ impl Config {
         if self.listeners.is_empty() {
             return bad("listener", "at least one listener is needed");
         }
-        self.validate_ops()
+        self.validate_ops()?;
+        crate::auth::acl::validate_static(&self.auth.acl)?;
+        crate::plugins::config::validate(&self.plugins, &self.plugin_runtime)
     }
 
     /// The number of session worker threads to start.
@@ -365,6 +384,15 @@ mod tests {
     fn reference_file_is_the_default() {
         let parsed = Config::from_toml_str(DEFAULT_CONFIG_TOML, "aviary.toml").unwrap();
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn plugin_example_parses() {
+        let text = include_str!("../config/plugins-example.toml");
+        let c = Config::from_toml_str(text, "plugins-example.toml").unwrap();
+        let names: Vec<_> = c.plugins.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["passwords", "jwt", "acl", "enrich"]);
+        assert_eq!(c.auth.acl.len(), 1);
     }
 
     #[test]

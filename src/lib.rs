@@ -11,6 +11,10 @@
 //! - [`session`]: one actor per connection. Decodes packets, runs the handshake, applies
 //!   policy (validation, limits, authentication) and keeps the QoS state machines; writes are
 //!   batched through an outbox.
+//! - [`auth`]: the decision chain for CONNECT, PUBLISH and SUBSCRIBE: plugin answers, the
+//!   grants they return (ACL rules evaluated natively), then the built-in policy.
+//! - [`plugins`]: the sandboxed WebAssembly plugin host (wasmtime): loading, limits, host
+//!   functions, per-thread instances and the authentication threads.
 //! - [`router`]: the topic-router actor, one per broker (on the first worker thread, or on a
 //!   thread of its own with `workers.router_thread = "dedicated"`): registry of
 //!   sessions, topic tree with shared groups, retained messages, wills and session expiry.
@@ -24,6 +28,7 @@
 //! - [`persistence`]: sessions, queued and retained messages and wills in a redb file,
 //!   written by a thread of its own (periodic, or durable with group commit).
 //! - [`http`]: the actix-web listener for `/metrics`, `/health`, `/ready` and the admin API.
+//! - [`passwd`]: password files of argon2 PHC hashes (`aviary passwd`, the auth-password plugin).
 //! - [`broker`]: starts it all ([`broker::Broker::start`]) and stops it; used by the binary
 //!   and by the integration tests.
 //!
@@ -37,13 +42,16 @@
 //! Sessions talk to the router with `do_send` over its ordered mailbox; the router delivers
 //! with `do_send` under a per-session budget, so a slow subscriber never slows anyone else.
 
+pub mod auth;
 pub mod bench;
 pub mod broker;
 pub mod config;
 pub mod http;
 pub mod message;
 pub mod metrics;
+pub mod passwd;
 pub mod persistence;
+pub mod plugins;
 pub mod protocol;
 pub mod router;
 pub mod session;

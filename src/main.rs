@@ -42,6 +42,48 @@ enum Command {
     /// Subscribe and print messages, like mosquitto_sub.
     #[command(disable_help_flag = true)]
     Sub(cli::subscribe::SubArgs),
+    /// Create, update or delete a user in a password file (for the auth-password plugin).
+    Passwd(PasswdArgs),
+}
+
+/// `aviary passwd [-c] [-D] [-b PASSWORD] FILE USER`, like mosquitto_passwd.
+#[derive(clap::Args, Debug)]
+struct PasswdArgs {
+    /// Create a new file (replacing an existing one).
+    #[arg(short = 'c')]
+    create: bool,
+    /// Delete the user.
+    #[arg(short = 'D', conflicts_with = "create")]
+    delete: bool,
+    /// The password on the command line (visible to other local users); without it the
+    /// password is read from the first line of standard input.
+    #[arg(short = 'b', value_name = "PASSWORD")]
+    password: Option<String>,
+    /// The password file.
+    file: PathBuf,
+    /// The user name.
+    user: String,
+}
+
+fn passwd(args: PasswdArgs) -> anyhow::Result<()> {
+    use aviary::passwd::{hash_password, PasswordFile};
+    let mut file = if args.create { PasswordFile::default() } else { PasswordFile::load(&args.file)? };
+    if args.delete {
+        anyhow::ensure!(file.delete(&args.user), "user `{}` is not in {}", args.user, args.file.display());
+    } else {
+        let password = match args.password {
+            Some(p) => p,
+            None => {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).context("cannot read the password")?;
+                line.trim_end_matches(['\r', '\n']).to_owned()
+            }
+        };
+        anyhow::ensure!(!password.is_empty(), "empty password");
+        file.set(&args.user, hash_password(password.as_bytes())?)?;
+    }
+    file.save(&args.file)?;
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,6 +101,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Pub(args)) => std::process::exit(cli::run(cli::publish::run(args))),
         Some(Command::Sub(args)) => std::process::exit(cli::run(cli::subscribe::run(args))),
+        Some(Command::Passwd(args)) => return passwd(args),
         None => {}
     }
     if opts.print_default_config {

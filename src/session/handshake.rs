@@ -15,7 +15,7 @@ use crate::router::messages::{self, ConnectReply, PendingWill, SessionHandle};
 use crate::session::inflight::{Outbound, Stage};
 
 /// The parameters of a connection, settled from CONNECT and the broker's limits.
-struct Settled {
+pub(super) struct Settled {
     assigned_id: Option<ByteString>,
     keep_alive: u16,
     server_keep_alive: Option<u16>,
@@ -32,12 +32,22 @@ impl Session {
         }
         let settled = match self.settle(&connect) {
             Ok(s) => s,
-            Err(reason) => return self.refuse(reason, ctx),
+            Err(reason) => return self.refuse(reason, None, ctx),
         };
         if let Some(id) = &settled.assigned_id {
             self.client_id = id.clone();
         } else {
             self.client_id = connect.client_id.clone();
+        }
+        self.phase = Phase::Connecting;
+        // Authentication (super::policy) calls `admit` with the grants, or refuses.
+        self.authenticate(connect, settled, ctx);
+    }
+
+    /// Authenticated: apply the limits and register with the router.
+    pub(super) fn admit(&mut self, connect: Box<Connect>, mut settled: Settled, ctx: &mut Context<Self>) {
+        if let Some(cap) = self.grants.session_expiry_cap {
+            settled.session_expiry = settled.session_expiry.min(cap);
         }
         let p = &connect.properties;
         let mqtt = &self.shared.config.mqtt;
@@ -106,18 +116,6 @@ impl Session {
         if c.client_id.len() > id_limit {
             return Err(ReasonCode::ClientIdentifierNotValid);
         }
-        if c.properties.authentication_method.is_some() {
-            // Enhanced authentication needs a plugin that speaks the method; none does.
-            return Err(ReasonCode::BadAuthenticationMethod);
-        }
-        let metrics = &self.shared.ops.metrics;
-        match self.authenticate(c) {
-            Ok(()) => metrics.auth_success.inc(),
-            Err(reason) => {
-                metrics.auth_failure.inc();
-                return Err(reason);
-            }
-        }
         if let Some(w) = &c.will {
             validate_topic_name(&w.topic).map_err(|_| ReasonCode::TopicNameInvalid)?;
             if w.qos as u8 > mqtt.maximum_qos {
@@ -147,16 +145,6 @@ impl Session {
         Ok(Settled { assigned_id, keep_alive, server_keep_alive, session_expiry })
     }
 
-    /// The built-in policy: anonymous clients per `allow_anonymous`; clients with credentials
-    /// need an authentication plugin to vouch for them, and none is configured.
-    fn authenticate(&self, c: &Connect) -> Result<(), ReasonCode> {
-        match (&c.username, self.shared.config.auth.allow_anonymous) {
-            (_, true) => Ok(()),
-            (None, false) => Err(ReasonCode::NotAuthorized),
-            (Some(_), false) => Err(ReasonCode::BadUserNameOrPassword),
-        }
-    }
-
     fn will_message(&self, w: &LastWill) -> PendingWill {
         let p = &w.properties;
         let message = Message {
@@ -179,13 +167,13 @@ impl Session {
     }
 
     /// Answers a refused CONNECT and closes.
-    fn refuse(&mut self, reason: ReasonCode, ctx: &mut Context<Self>) {
+    pub(super) fn refuse(&mut self, reason: ReasonCode, message: Option<String>, ctx: &mut Context<Self>) {
         tracing::info!(peer = %self.peer, reason = format_args!("0x{:02X}", reason.code()), "connection refused");
-        self.send(&Packet::ConnAck(ConnAck {
-            session_present: false,
-            reason,
-            properties: ConnAckProperties::default(),
-        }));
+        let mut properties = ConnAckProperties::default();
+        if self.protocol.is_v5() {
+            properties.reason_string = message.map(Into::into);
+        }
+        self.send(&Packet::ConnAck(ConnAck { session_present: false, reason, properties }));
         self.close(ctx, None, false);
     }
 
@@ -214,6 +202,13 @@ impl Session {
                 (!mqtt.subscription_identifiers_available).then_some(false);
             props.shared_subscription_available = (!mqtt.shared_subscription_available).then_some(false);
             props.server_keep_alive = s.server_keep_alive;
+            props.authentication_method = c.properties.authentication_method.clone();
+            props.user_properties = self
+                .grants
+                .connack_user_properties
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect();
         }
         self.send(&Packet::ConnAck(ConnAck {
             session_present: reply.session_present,

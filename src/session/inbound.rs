@@ -1,6 +1,5 @@
 //! Packets from the client: one function per packet type.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -24,6 +23,14 @@ impl Session {
                 other => self.violation(ctx, ReasonCode::ProtocolError, other.name()),
             };
         }
+        if self.authenticating() && !matches!(packet, Packet::Auth(_)) {
+            // Only AUTH may come before CONNACK during enhanced authentication.
+            return self.refuse(
+                ReasonCode::ProtocolError,
+                Some(format!("{} before CONNACK", packet.name())),
+                ctx,
+            );
+        }
         match packet {
             Packet::Publish(p) => self.on_publish(p, ctx),
             Packet::PubAck(r) => self.on_ack(r.packet_id, |o, id| o.puback(id), ctx),
@@ -34,12 +41,8 @@ impl Session {
             Packet::Unsubscribe(u) => self.on_unsubscribe(u),
             Packet::PingReq => self.send(&Packet::PingResp),
             Packet::Disconnect(d) => self.on_disconnect(d, ctx),
-            // Re-authentication needs an enhanced-authentication plugin; none is configured.
-            Packet::Auth(_) => self.violation(
-                ctx,
-                ReasonCode::BadAuthenticationMethod,
-                "AUTH without an authentication method",
-            ),
+            // A step of enhanced authentication (see `policy`); re-authentication is refused.
+            Packet::Auth(a) => self.on_auth(a, ctx),
             // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation (the decoder reports it).
             other => {
                 let what = format!("{} is not sent by clients", other.name());
@@ -163,13 +166,20 @@ impl Session {
     /// Routes a QoS 1/2 publish; its acknowledgement waits for the router or store if needed.
     fn route_acked(&mut self, p: Publish, id: u16, ctx: &mut Context<Self>) {
         let qos = p.qos;
-        if !self.acks_wait(p.retain) {
-            self.route(p);
+        let message = match self.admit_publish(self.message_of(p)) {
+            Ok(m) => m,
+            // Refused by authorization or a transform: MQTT 5 acknowledges with the reason
+            // (an error PUBREC ends the QoS 2 flow); MQTT 3.x cannot say no, so the message is
+            // acknowledged and dropped, as Mosquitto does.
+            Err(reason) if self.protocol.is_v5() => return self.ack_now(id, qos, reason, ctx),
+            Err(_) => return self.ack_now(id, qos, ReasonCode::Success, ctx),
+        };
+        if !self.acks_wait(message.retain) {
+            self.shared.router.do_send(messages::Publish(message));
             return self.ack_now(id, qos, ReasonCode::Success, ctx);
         }
         let seq = self.ack_later(id, qos);
         let incoming_qos2 = (qos == QoS::ExactlyOnce).then_some(id);
-        let message = self.message_of(p);
         self.shared.router.do_send(messages::PublishAcked {
             message,
             incoming_qos2,
@@ -197,14 +207,21 @@ impl Session {
         Ok(())
     }
 
-    /// Hands a validated publish to the router.
-    fn route(&mut self, p: Publish) {
+    /// Authorizes and transforms a validated publish (see `policy`), then hands it to the
+    /// router; returns the reason code for the acknowledgement.
+    fn route(&mut self, p: Publish) -> ReasonCode {
         let message = self.message_of(p);
-        self.shared.router.do_send(messages::Publish(message));
+        match self.admit_publish(message) {
+            Ok(message) => {
+                self.shared.router.do_send(messages::Publish(message));
+                ReasonCode::Success
+            }
+            Err(reason) => reason,
+        }
     }
 
     /// The version-neutral message of a PUBLISH.
-    fn message_of(&self, p: Publish) -> Arc<Message> {
+    fn message_of(&self, p: Publish) -> Message {
         let props = p.properties;
         let message = Message {
             topic: p.topic,
@@ -222,7 +239,7 @@ impl Session {
             },
             received_at: Instant::now(),
         };
-        Arc::new(message)
+        message
     }
 
     fn on_ack(
@@ -264,16 +281,11 @@ impl Session {
     }
 
     fn on_subscribe(&mut self, s: Subscribe, ctx: &mut Context<Self>) {
-        let mut accepted = Vec::with_capacity(s.filters.len());
-        let mut codes = Vec::with_capacity(s.filters.len());
+        let mut checked = Vec::with_capacity(s.filters.len());
         for (filter, options) in s.filters {
             match self.check_subscription(&filter, options, s.subscription_identifier) {
-                Ok(f) => {
-                    codes.push(granted_code(f.options.qos));
-                    self.subscriptions.insert(filter);
-                    accepted.push(f);
-                }
-                Err(Some(code)) => codes.push(code),
+                Ok(f) => checked.push(Ok(f)),
+                Err(Some(code)) => checked.push(Err(code)),
                 Err(None) => {
                     // [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
                     return self.violation(
@@ -282,6 +294,19 @@ impl Session {
                         "No Local on a shared subscription",
                     );
                 }
+            }
+        }
+        self.authorize_subscriptions(&mut checked);
+        let mut accepted = Vec::with_capacity(checked.len());
+        let mut codes = Vec::with_capacity(checked.len());
+        for c in checked {
+            match c {
+                Ok(f) => {
+                    codes.push(granted_code(f.options.qos));
+                    self.subscriptions.insert(f.filter.clone());
+                    accepted.push(f);
+                }
+                Err(code) => codes.push(code),
             }
         }
         if !accepted.is_empty() {

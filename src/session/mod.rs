@@ -18,6 +18,10 @@ pub mod inflight;
 pub mod ops;
 mod outbound;
 pub mod outbox;
+mod policy;
+mod reauth;
+
+pub use policy::Plugins;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -48,6 +52,10 @@ pub struct SessionShared {
     pub next_connection_id: AtomicU64,
     /// Metrics, store and broker-wide limits.
     pub ops: ops::SharedOps,
+    /// The plugins, if any are configured.
+    pub plugins: Option<Plugins>,
+    /// The built-in authentication and authorization policy.
+    pub policy: crate::auth::Policy,
 }
 
 /// Where the connection stands.
@@ -100,6 +108,16 @@ pub struct Session {
     dropped: u64,
     /// Reason string for the DISCONNECT about to be sent.
     reason_string: Option<String>,
+    /// Who the client is, once authenticated (what plugin hooks see).
+    identity: Option<Arc<crate::auth::Identity>>,
+    /// What authentication granted (ACL rules evaluated on every PUBLISH / SUBSCRIBE).
+    grants: crate::auth::Grants,
+    /// MQTT 5 enhanced authentication waiting for the client's AUTH.
+    pending_auth: Option<Box<policy::PendingAuth>>,
+    /// Challenges sent so far.
+    auth_steps: u32,
+    /// Connected with enhanced authentication: what re-authentication needs.
+    reauth: Option<Box<reauth::ReAuth>>,
     /// The listener's connection slot, released when the session ends.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Limits, ordered acknowledgements, store writes.
@@ -155,6 +173,11 @@ impl Session {
                 pending: Arc::new(AtomicUsize::new(0)),
                 dropped: 0,
                 reason_string: None,
+                identity: None,
+                grants: crate::auth::Grants::default(),
+                pending_auth: None,
+                auth_steps: 0,
+                reauth: None,
                 _permit: permit,
                 ops: ops::SessionOps::new(&shared.config.limits, Some(slot)),
                 shared,

@@ -51,6 +51,14 @@ impl Session {
     /// Encodes one PUBLISH, unless the message expired or is too large for the client; a
     /// skipped QoS 1/2 message gives its packet id back.
     pub(super) fn write_publish(&mut self, d: &Delivery, packet_id: Option<u16>, dup: bool) {
+        // The `on-deliver` plugins may modify or drop it (see `policy`).
+        let Ok(changed) = self.on_deliver_hook(d) else {
+            if let Some(id) = packet_id {
+                self.outbound.abandon(id);
+            }
+            return;
+        };
+        let d = changed.as_ref().unwrap_or(d);
         let m = &d.message;
         let Ok(expiry) = m.remaining_expiry(Instant::now()) else {
             // Expired while queued: not delivered [MQTT-3.3.2-5].

@@ -1,0 +1,90 @@
+//! Runtime support for the code `#[plugin]` generates. Not a public API.
+
+use crate::Plugin;
+
+/// `init`: parse the configuration, route panics to the broker's log, build the plugin.
+pub fn init<P: Plugin>(config_json: &str) -> Result<P, String> {
+    #[cfg(target_arch = "wasm32")]
+    std::panic::set_hook(Box::new(|info| {
+        crate::host::log(crate::Level::Error, &format!("panic: {info}"));
+    }));
+    let config = crate::plugin::parse_config::<P::Config>(config_json).map_err(|e| e.0)?;
+    P::init(config).map_err(|e| e.0)
+}
+
+/// Exports a [`Plugin`] implementation as the component's `lifecycle`, `authn`, `authz` and
+/// `messages` interfaces. Emitted by `#[plugin]`, which also computes the hook flags.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __export_plugin {
+    ($plugin:ty, $hooks:expr) => {
+        const _: () = {
+            use $crate::bindings::exports::aviary::plugin as __exports;
+            use $crate::Plugin as _;
+
+            struct __AviaryExport;
+
+            ::std::thread_local! {
+                static __AVIARY_INSTANCE: ::std::cell::OnceCell<$plugin> =
+                    const { ::std::cell::OnceCell::new() };
+            }
+
+            fn __with<R>(f: impl FnOnce(&$plugin) -> R) -> R {
+                __AVIARY_INSTANCE.with(|cell| match cell.get() {
+                    Some(p) => f(p),
+                    None => ::std::panic!("aviary plugin hook called before init"),
+                })
+            }
+
+            impl __exports::lifecycle::Guest for __AviaryExport {
+                fn init(
+                    config_json: ::std::string::String,
+                ) -> ::std::result::Result<$crate::PluginInfo, ::std::string::String> {
+                    let plugin = $crate::__private::init::<$plugin>(&config_json)?;
+                    __AVIARY_INSTANCE.with(|cell| {
+                        let _ = cell.set(plugin);
+                    });
+                    ::std::result::Result::Ok($crate::PluginInfo {
+                        name: ::std::env!("CARGO_PKG_NAME").into(),
+                        version: ::std::env!("CARGO_PKG_VERSION").into(),
+                        hooks: $hooks,
+                    })
+                }
+            }
+
+            impl __exports::authn::Guest for __AviaryExport {
+                fn authenticate(req: $crate::Connect) -> $crate::AuthDecision {
+                    __with(|p| p.authenticate(&req))
+                }
+            }
+
+            impl __exports::authz::Guest for __AviaryExport {
+                fn authorize_publish(
+                    c: $crate::Client,
+                    topic: ::std::string::String,
+                    qos: u8,
+                    retain: bool,
+                ) -> $crate::AuthzDecision {
+                    __with(|p| p.authorize_publish(&c, &topic, qos, retain))
+                }
+                fn authorize_subscribe(
+                    c: $crate::Client,
+                    subs: ::std::vec::Vec<$crate::Subscription>,
+                ) -> ::std::vec::Vec<$crate::SubDecision> {
+                    __with(|p| p.authorize_subscribe(&c, &subs))
+                }
+            }
+
+            impl __exports::messages::Guest for __AviaryExport {
+                fn on_publish(sender: $crate::Client, msg: $crate::Message) -> $crate::PublishDecision {
+                    __with(|p| p.on_publish(&sender, msg))
+                }
+                fn on_deliver(subscriber: $crate::Client, msg: $crate::Message) -> $crate::PublishDecision {
+                    __with(|p| p.on_deliver(&subscriber, msg))
+                }
+            }
+
+    $crate::bindings::__export_world!(__AviaryExport with_types_in $crate::bindings);
+        };
+    };
+}

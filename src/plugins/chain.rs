@@ -1,0 +1,193 @@
+//! The hook chains over a thread's [`PluginSet`]: authentication and authorization (first
+//! allow/deny wins, `next` passes on) and the transform pipeline (in order; a drop ends it).
+//! A failing plugin counts as its `on_failure` says: closed (deny / drop, the default) or open
+//! (next / pass).
+
+use std::sync::Arc;
+
+use super::bindings::aviary::plugin::types::{
+    self as wit, AuthDecision, AuthzDecision, Hooks, PublishDecision, SubDecision,
+};
+use super::convert;
+use super::instance::PluginSet;
+use crate::auth::{AuthAnswer, ConnectRequest, Identity};
+use crate::message::Message;
+use crate::protocol::ReasonCode;
+
+/// A subscription's verdict from the plugins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubVerdict {
+    /// Granted, at most at this QoS.
+    Allow(u8),
+    /// Refused.
+    Deny,
+}
+
+/// The transform pipeline's result.
+#[derive(Debug)]
+pub enum Transformed {
+    /// Route this message (the original when nobody modified it).
+    Pass(Arc<Message>),
+    /// Do not route; acknowledge with this reason.
+    Drop(ReasonCode),
+}
+
+impl PluginSet {
+    fn fails_closed(&self, i: usize) -> bool {
+        self.host.plugins[i].config.on_failure.is_none_or(|f| f.is_closed())
+    }
+
+    fn with_hook(&self, hook: Hooks) -> Vec<usize> {
+        (0..self.host.plugins.len()).filter(|&i| self.host.plugins[i].hooks.contains(hook)).collect()
+    }
+
+    /// Runs the `authenticate` chain.
+    pub fn authenticate(&mut self, req: &ConnectRequest) -> AuthAnswer {
+        let arg = convert::connect(req);
+        for i in self.with_hook(Hooks::AUTHENTICATE) {
+            let deadline = self.host.plugins[i].config.limits.authenticate_ms;
+            let answer = self
+                .call(i, "authenticate", deadline, |p, s| p.aviary_plugin_authn().call_authenticate(s, &arg));
+            match answer {
+                Ok(AuthDecision::Allow(g)) => return AuthAnswer::Allow(convert::grants(g)),
+                Ok(AuthDecision::Deny(r)) => {
+                    return AuthAnswer::Deny(convert::connack_reason(r.reason), r.message)
+                }
+                Ok(AuthDecision::Challenge(data)) if req.auth_method.is_some() => {
+                    return AuthAnswer::Challenge(data.into())
+                }
+                Ok(AuthDecision::Challenge(_)) => {
+                    self.fail(i, "authenticate", "challenge without enhanced authentication");
+                    if self.fails_closed(i) {
+                        return AuthAnswer::Deny(ReasonCode::NotAuthorized, None);
+                    }
+                }
+                Ok(AuthDecision::Next) => {}
+                Err(()) if self.fails_closed(i) => {
+                    return AuthAnswer::Deny(ReasonCode::NotAuthorized, Some("authentication failed".into()))
+                }
+                Err(()) => {}
+            }
+        }
+        AuthAnswer::Next
+    }
+
+    /// Runs the `authorize-publish` chain: `Some(allowed)` once a plugin decided.
+    pub fn authorize_publish(&mut self, who: &Identity, topic: &str, qos: u8, retain: bool) -> Option<bool> {
+        let indices = self.with_hook(Hooks::AUTHORIZE_PUBLISH);
+        if indices.is_empty() {
+            return None;
+        }
+        let client = convert::client(who);
+        for i in indices {
+            let deadline = self.host.plugins[i].config.limits.authorize_ms;
+            let answer = self.call(i, "authorize-publish", deadline, |p, s| {
+                p.aviary_plugin_authz().call_authorize_publish(s, &client, topic, qos, retain)
+            });
+            match answer {
+                Ok(AuthzDecision::Allow) => return Some(true),
+                Ok(AuthzDecision::Deny) => return Some(false),
+                Ok(AuthzDecision::Next) => {}
+                Err(()) if self.fails_closed(i) => return Some(false),
+                Err(()) => {}
+            }
+        }
+        None
+    }
+
+    /// Runs the `authorize-subscribe` chain over `(filter, qos)` pairs: one verdict per pair,
+    /// `None` where no plugin decided.
+    pub fn authorize_subscribe(&mut self, who: &Identity, subs: &[(String, u8)]) -> Vec<Option<SubVerdict>> {
+        let mut out = vec![None; subs.len()];
+        let indices = self.with_hook(Hooks::AUTHORIZE_SUBSCRIBE);
+        if indices.is_empty() {
+            return out;
+        }
+        let client = convert::client(who);
+        for i in indices {
+            let open: Vec<usize> = (0..subs.len()).filter(|&k| out[k].is_none()).collect();
+            if open.is_empty() {
+                break;
+            }
+            let arg: Vec<wit::Subscription> = open
+                .iter()
+                .map(|&k| wit::Subscription { topic_filter: subs[k].0.clone(), qos: subs[k].1 })
+                .collect();
+            let deadline = self.host.plugins[i].config.limits.authorize_ms;
+            let answer = self.call(i, "authorize-subscribe", deadline, |p, s| {
+                p.aviary_plugin_authz().call_authorize_subscribe(s, &client, &arg)
+            });
+            let answer = match answer {
+                Ok(a) if a.len() == open.len() => Ok(a),
+                Ok(a) => {
+                    let problem = format!("{} answers for {} subscriptions", a.len(), open.len());
+                    self.fail(i, "authorize-subscribe", &problem);
+                    Err(())
+                }
+                Err(()) => Err(()),
+            };
+            match answer {
+                Ok(decisions) => {
+                    for (&k, d) in open.iter().zip(decisions) {
+                        out[k] = match d {
+                            SubDecision::Allow => Some(SubVerdict::Allow(subs[k].1)),
+                            SubDecision::Downgrade(q) => Some(SubVerdict::Allow(q.min(subs[k].1))),
+                            SubDecision::Deny => Some(SubVerdict::Deny),
+                            SubDecision::Next => None,
+                        };
+                    }
+                }
+                Err(()) if self.fails_closed(i) => open.iter().for_each(|&k| out[k] = Some(SubVerdict::Deny)),
+                Err(()) => {}
+            }
+        }
+        out
+    }
+
+    /// Runs the `on-publish` pipeline (`deliver == false`) or the `on-deliver` one.
+    pub fn transform(&mut self, who: &Identity, msg: Arc<Message>, deliver: bool) -> Transformed {
+        let (hook, name) =
+            if deliver { (Hooks::ON_DELIVER, "on-deliver") } else { (Hooks::ON_PUBLISH, "on-publish") };
+        let max = self.host.runtime.max_payload_bytes;
+        if msg.payload.len() > max {
+            return Transformed::Pass(msg);
+        }
+        let indices = self.with_hook(hook);
+        if indices.is_empty() {
+            return Transformed::Pass(msg);
+        }
+        let client = convert::client(who);
+        let mut current = msg;
+        for i in indices {
+            let arg = convert::message(&current);
+            let deadline = self.host.plugins[i].config.limits.transform_ms;
+            let answer = self.call(i, name, deadline, |p, s| {
+                let m = p.aviary_plugin_messages();
+                if deliver {
+                    m.call_on_deliver(s, &client, &arg)
+                } else {
+                    m.call_on_publish(s, &client, &arg)
+                }
+            });
+            let answer = match answer {
+                Ok(PublishDecision::Modify(m)) => {
+                    convert::modified(&current, m, max).map(Some).map_err(|e| {
+                        self.fail(i, name, &e);
+                    })
+                }
+                Ok(PublishDecision::Pass) => Ok(None),
+                Ok(PublishDecision::Drop(reason)) => return Transformed::Drop(convert::ack_reason(reason)),
+                Err(()) => Err(()),
+            };
+            match answer {
+                Ok(Some(m)) => current = m,
+                Ok(None) => {}
+                Err(()) if self.fails_closed(i) => {
+                    return Transformed::Drop(ReasonCode::ImplementationSpecificError)
+                }
+                Err(()) => {}
+            }
+        }
+        Transformed::Pass(current)
+    }
+}

@@ -1,0 +1,175 @@
+//! The store data of a plugin instance and the host functions a plugin imports: logging,
+//! crypto, key-value store and metrics. Everything shared between a plugin's instances lives
+//! in [`Shared`], reached through an `Arc`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::StoreLimits;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::aviary::plugin::{crypto, kv, log, metrics, types};
+use super::breaker::Breaker;
+use super::crypto::KeySets;
+use super::kv::KvStore;
+
+/// Log severity of a plugin line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// A plugin's logger: tags lines with its name, truncates them and limits their rate.
+pub(crate) struct PluginLog {
+    name: Arc<str>,
+    per_sec: u32,
+    window: Mutex<(Instant, u32)>,
+    /// Lines dropped by the rate limit.
+    pub(crate) dropped: AtomicU64,
+}
+
+/// Longest log line kept, in bytes.
+const MAX_LOG_LINE: usize = 4096;
+
+impl PluginLog {
+    pub(crate) fn new(name: Arc<str>, per_sec: u32) -> Self {
+        PluginLog { name, per_sec, window: Mutex::new((Instant::now(), 0)), dropped: AtomicU64::new(0) }
+    }
+
+    /// Logs one line from `source` ("log", "stdout", "stderr").
+    pub(crate) fn line(&self, level: LogLevel, source: &str, text: &str) {
+        if let Ok(mut w) = self.window.lock() {
+            if w.0.elapsed().as_secs() >= 1 {
+                *w = (Instant::now(), 0);
+            }
+            if w.1 >= self.per_sec {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            w.1 += 1;
+        }
+        let mut end = text.len().min(MAX_LOG_LINE);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (plugin, text) = (&*self.name, &text[..end]);
+        match level {
+            LogLevel::Debug => tracing::debug!(plugin, source, "{text}"),
+            LogLevel::Info => tracing::info!(plugin, source, "{text}"),
+            LogLevel::Warn => tracing::warn!(plugin, source, "{text}"),
+            LogLevel::Error => tracing::error!(plugin, source, "{text}"),
+        }
+    }
+}
+
+/// Counters the broker keeps about one plugin.
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    /// Hook calls made.
+    pub calls: AtomicU64,
+    /// Calls that failed (trap, panic, deadline, memory, bad answer) or were refused by the
+    /// open circuit breaker.
+    pub failures: AtomicU64,
+    /// Deadline misses among the failures.
+    pub timeouts: AtomicU64,
+    /// Instances created (the first per thread, then one after each failure).
+    pub instances: AtomicU64,
+    /// Times the circuit breaker opened.
+    pub breaker_opened: AtomicU64,
+}
+
+/// What every instance of one plugin shares.
+pub(crate) struct Shared {
+    pub(crate) name: Arc<str>,
+    pub(crate) log: Arc<PluginLog>,
+    pub(crate) kv: KvStore,
+    pub(crate) keys: KeySets,
+    pub(crate) stats: PluginStats,
+    pub(crate) breaker: Breaker,
+    pub(crate) metrics: Mutex<HashMap<String, i64>>,
+}
+
+/// The data of one instance's store.
+pub(crate) struct HostState {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) limits: StoreLimits,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl log::Host for HostState {
+    fn log(&mut self, level: log::Level, message: String) {
+        let level = match level {
+            log::Level::Trace | log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
+        };
+        self.shared.log.line(level, "log", &message);
+    }
+}
+
+impl crypto::Host for HostState {
+    fn verify_password(&mut self, phc_hash: String, password: Vec<u8>) -> Result<bool, String> {
+        super::crypto::verify_password(&phc_hash, &password)
+    }
+
+    fn verify_jwt(&mut self, token: String, key_set: String) -> Result<String, crypto::JwtError> {
+        self.shared.keys.verify(&token, &key_set)
+    }
+}
+
+impl kv::Host for HostState {
+    fn get(&mut self, key: String) -> Option<Vec<u8>> {
+        self.shared.kv.get(&key)
+    }
+    fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u32>) -> Result<(), String> {
+        self.shared.kv.set(key, value, ttl_ms)
+    }
+    fn delete(&mut self, key: String) {
+        self.shared.kv.delete(&key)
+    }
+    fn cas(&mut self, key: String, expected: Option<Vec<u8>>, value: Vec<u8>) -> Result<bool, String> {
+        self.shared.kv.cas(key, expected.as_deref(), value)
+    }
+}
+
+/// Distinct metric names one plugin may create.
+const MAX_METRICS: usize = 256;
+
+impl HostState {
+    fn metric(&self, name: String, f: impl FnOnce(&mut i64)) {
+        if name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return;
+        }
+        if let Ok(mut m) = self.shared.metrics.lock() {
+            if m.len() < MAX_METRICS || m.contains_key(&name) {
+                f(m.entry(name).or_default());
+            }
+        }
+    }
+}
+
+impl metrics::Host for HostState {
+    fn counter_add(&mut self, name: String, delta: u64) {
+        let delta = i64::try_from(delta).unwrap_or(i64::MAX);
+        self.metric(name, |v| *v = v.saturating_add(delta));
+    }
+    fn gauge_set(&mut self, name: String, value: i64) {
+        self.metric(name, |v| *v = value);
+    }
+}

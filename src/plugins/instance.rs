@@ -1,0 +1,149 @@
+//! Plugin instances: one per plugin per thread, held in a [`PluginSet`], called under a
+//! deadline, and thrown away after any failure.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::WasiCtxBuilder;
+
+use super::bindings::aviary::plugin::types::PluginInfo;
+use super::bindings::Plugin;
+use super::host::HostState;
+use super::loader::Loaded;
+use super::wasi::LogStream;
+use super::PluginHost;
+
+/// A live instance.
+pub(crate) struct Slot {
+    store: Store<HostState>,
+    plugin: Plugin,
+}
+
+/// Why a call failed.
+fn describe(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => "deadline exceeded".into(),
+        Some(t) => format!("trap: {t}"),
+        None => format!("{e:#}"),
+    }
+}
+
+/// Epoch ticks for a deadline: rounded up, plus one for the tick already under way.
+fn ticks(deadline_ms: u64, tick: Duration) -> u64 {
+    let tick_ms = tick.as_millis().max(1) as u64;
+    deadline_ms.div_ceil(tick_ms) + 1
+}
+
+/// Runs `f` with panics (from host code reached through the plugin) turned into errors.
+fn guarded<R>(f: impl FnOnce() -> wasmtime::Result<R>) -> Result<R, String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(describe(&e)),
+        Err(_) => Err("host panic during the call".into()),
+    }
+}
+
+/// Creates an instance and runs `init` under its deadline.
+pub(crate) fn instantiate(l: &Loaded, engine: &Engine, tick: Duration) -> Result<(Slot, PluginInfo), String> {
+    let memory = (l.config.limits.memory_mib as usize) << 20;
+    let limits = StoreLimitsBuilder::new()
+        .memory_size(memory)
+        .table_elements(10_000)
+        .instances(64)
+        .trap_on_grow_failure(true)
+        .build();
+    let logger = l.shared.log.clone();
+    let wasi = WasiCtxBuilder::new()
+        .stdout(LogStream { logger: logger.clone(), stream: "stdout" })
+        .stderr(LogStream { logger, stream: "stderr" })
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build();
+    let state = HostState { shared: l.shared.clone(), limits, wasi, table: ResourceTable::new() };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(ticks(l.config.limits.init_ms, tick));
+    l.shared.stats.instances.fetch_add(1, Ordering::Relaxed);
+    let plugin = guarded(|| l.pre.instantiate(&mut store))?;
+    let info = guarded(|| plugin.aviary_plugin_lifecycle().call_init(&mut store, &l.config_json))?
+        .map_err(|e| format!("init refused: {e}"))?;
+    Ok((Slot { store, plugin }, info))
+}
+
+/// This thread's instances of every plugin of a host.
+pub struct PluginSet {
+    pub(crate) host: Arc<PluginHost>,
+    slots: Vec<Option<Slot>>,
+}
+
+impl PluginSet {
+    /// An empty set; instances are made on first use.
+    pub fn new(host: Arc<PluginHost>) -> Self {
+        let slots = host.plugins.iter().map(|_| None).collect();
+        PluginSet { host, slots }
+    }
+
+    /// Calls plugin `i` under `deadline_ms`. `Err` after a failure (already logged, counted
+    /// and the instance dropped) or when the plugin's circuit breaker is open.
+    pub(crate) fn call<R>(
+        &mut self,
+        i: usize,
+        hook: &'static str,
+        deadline_ms: u64,
+        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, ()> {
+        let host = self.host.clone();
+        let l = &host.plugins[i];
+        let stats = &l.shared.stats;
+        stats.calls.fetch_add(1, Ordering::Relaxed);
+        if !l.shared.breaker.allows() {
+            stats.failures.fetch_add(1, Ordering::Relaxed);
+            return Err(());
+        }
+        if self.slots[i].is_none() {
+            match instantiate(l, &host.engine, host.tick) {
+                Ok((slot, _)) => self.slots[i] = Some(slot),
+                Err(e) => {
+                    self.fail(i, hook, &e);
+                    return Err(());
+                }
+            }
+        }
+        let Some(slot) = self.slots[i].as_mut() else { return Err(()) };
+        slot.store.set_epoch_deadline(ticks(deadline_ms, host.tick));
+        let plugin = &slot.plugin;
+        let store = &mut slot.store;
+        match guarded(|| f(plugin, store)) {
+            Ok(r) => {
+                l.shared.breaker.success();
+                Ok(r)
+            }
+            Err(e) => {
+                self.fail(i, hook, &e);
+                Err(())
+            }
+        }
+    }
+
+    /// Records a failure of plugin `i` (a trap, or an answer the broker cannot use): logs it,
+    /// counts it, drops the instance and feeds the circuit breaker.
+    pub(crate) fn fail(&mut self, i: usize, hook: &str, problem: &str) {
+        self.slots[i] = None;
+        let shared = &self.host.plugins[i].shared;
+        shared.stats.failures.fetch_add(1, Ordering::Relaxed);
+        if problem == "deadline exceeded" {
+            shared.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::warn!(plugin = %shared.name, hook, problem, "plugin failed; instance discarded");
+        if let Some(open) = shared.breaker.failure() {
+            shared.stats.breaker_opened.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(plugin = %shared.name, open_ms = open.as_millis() as u64, "circuit breaker opened");
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! A plugin's key-value store: shared by all its instances, bounded in keys and bytes.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Limits of one store.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KvLimits {
+    pub(crate) max_keys: usize,
+    pub(crate) max_value_bytes: usize,
+    pub(crate) max_bytes: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    map: HashMap<String, (Vec<u8>, Option<Instant>)>,
+    bytes: usize,
+}
+
+/// The store.
+pub(crate) struct KvStore {
+    inner: Mutex<Inner>,
+    limits: KvLimits,
+}
+
+impl Inner {
+    fn live(&mut self, key: &str) -> Option<&Vec<u8>> {
+        let expired = matches!(self.map.get(key), Some((_, Some(t))) if *t <= Instant::now());
+        if expired {
+            self.remove(key);
+        }
+        self.map.get(key).map(|(v, _)| v)
+    }
+    fn remove(&mut self, key: &str) {
+        if let Some((v, _)) = self.map.remove(key) {
+            self.bytes -= key.len() + v.len();
+        }
+    }
+}
+
+impl KvStore {
+    pub(crate) fn new(limits: KvLimits) -> Self {
+        KvStore { inner: Mutex::new(Inner::default()), limits }
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.inner.lock().ok()?.live(key).cloned()
+    }
+
+    pub(crate) fn set(&self, key: String, value: Vec<u8>, ttl_ms: Option<u32>) -> Result<(), String> {
+        let mut g = self.inner.lock().map_err(|_| "store unavailable".to_owned())?;
+        self.put(&mut g, key, value, ttl_ms)
+    }
+
+    fn put(&self, g: &mut Inner, key: String, value: Vec<u8>, ttl_ms: Option<u32>) -> Result<(), String> {
+        if value.len() > self.limits.max_value_bytes {
+            return Err(format!("value larger than {} bytes", self.limits.max_value_bytes));
+        }
+        g.live(&key);
+        let old = g.map.get(&key).map_or(0, |(v, _)| key.len() + v.len());
+        if old == 0 && g.map.len() >= self.limits.max_keys {
+            return Err(format!("more than {} keys", self.limits.max_keys));
+        }
+        let new_total = g.bytes - old + key.len() + value.len();
+        if new_total > self.limits.max_bytes {
+            return Err(format!("store larger than {} bytes", self.limits.max_bytes));
+        }
+        g.bytes = new_total;
+        let expires = ttl_ms.map(|ms| Instant::now() + Duration::from_millis(u64::from(ms)));
+        g.map.insert(key, (value, expires));
+        Ok(())
+    }
+
+    pub(crate) fn delete(&self, key: &str) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.remove(key);
+        }
+    }
+
+    pub(crate) fn cas(&self, key: String, expected: Option<&[u8]>, value: Vec<u8>) -> Result<bool, String> {
+        let mut g = self.inner.lock().map_err(|_| "store unavailable".to_owned())?;
+        if g.live(&key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        self.put(&mut g, key, value, None).map(|()| true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> KvStore {
+        KvStore::new(KvLimits { max_keys: 2, max_value_bytes: 4, max_bytes: 9 })
+    }
+
+    #[test]
+    fn limits_hold() {
+        let s = store();
+        assert!(s.set("a".into(), b"1234".to_vec(), None).is_ok());
+        assert!(s.set("b".into(), b"12345".to_vec(), None).is_err(), "value too large");
+        assert!(s.set("b".into(), b"12".to_vec(), None).is_ok());
+        assert!(s.set("c".into(), b"1".to_vec(), None).is_err(), "too many keys");
+        assert!(s.set("b".into(), b"1234".to_vec(), None).is_err(), "too many bytes");
+        s.delete("a");
+        assert_eq!(s.get("a"), None);
+        assert!(s.set("c".into(), b"1".to_vec(), None).is_ok());
+    }
+
+    #[test]
+    fn cas_and_ttl() {
+        let s = store();
+        assert_eq!(s.cas("k".into(), None, b"1".to_vec()), Ok(true));
+        assert_eq!(s.cas("k".into(), None, b"2".to_vec()), Ok(false));
+        assert_eq!(s.cas("k".into(), Some(b"1"), b"2".to_vec()), Ok(true));
+        assert!(s.set("t".into(), b"x".to_vec(), Some(0)).is_ok());
+        assert_eq!(s.get("t"), None);
+    }
+}

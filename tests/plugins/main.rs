@@ -1,0 +1,18 @@
+//! Plugin tests: the real broker loads the real `.wasm` files built from `plugins/` and the
+//! hostile fixture in `tests/plugins/fixtures/`. The first test to need them builds them all
+//! with `cargo build --release --target wasm32-wasip2` (the target must be installed:
+//! `rustup target add wasm32-wasip2`, which `scripts/test` does).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod support;
+
+mod acl;
+mod auth_jwt;
+mod auth_password;
+mod enhanced_auth;
+mod hostile;
+mod loading;
+mod passwd;
+mod transform;
