@@ -223,7 +223,7 @@ impl Session {
     /// The version-neutral message of a PUBLISH.
     fn message_of(&self, p: Publish) -> Message {
         let props = p.properties;
-        let message = Message {
+        Message {
             topic: p.topic,
             payload: p.payload,
             qos: p.qos,
@@ -238,8 +238,7 @@ impl Session {
                 user_properties: props.user_properties,
             },
             received_at: Instant::now(),
-        };
-        message
+        }
     }
 
     fn on_ack(
