@@ -304,13 +304,7 @@ async fn paced(
                     live.sent.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            p = r.next(), if st.inflight > 0 => {
-                on_ack(p?, w, st)?;
-                while let Some(p) = r.buffered()? {
-                    on_ack(p, w, st)?;
-                }
-                w.flush().await?;
-            }
+            p = r.next(), if st.inflight > 0 => take_acks(p?, r, w, st).await?,
         }
     }
     Ok(())
@@ -330,7 +324,18 @@ fn on_ack(p: Packet, w: &mut Writer, st: &mut PubState) -> Result<(), ClientErro
 
 /// Waits for at least one acknowledgement, then takes what is buffered.
 async fn read_acks(r: &mut Reader, w: &mut Writer, st: &mut PubState) -> Result<(), ClientError> {
-    on_ack(r.next().await?, w, st)?;
+    let first = r.next().await?;
+    take_acks(first, r, w, st).await
+}
+
+/// Handles `first` and every acknowledgement already buffered, then sends the PUBRELs.
+async fn take_acks(
+    first: Packet,
+    r: &mut Reader,
+    w: &mut Writer,
+    st: &mut PubState,
+) -> Result<(), ClientError> {
+    on_ack(first, w, st)?;
     while let Some(p) = r.buffered()? {
         on_ack(p, w, st)?;
     }
