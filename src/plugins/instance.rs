@@ -147,7 +147,7 @@ impl PluginSet {
         guarded(|| f(plugin, store))
     }
 
-    /// Records an unusable answer of plugin `i` to `hook`: see [`PluginSet::record_failure`].
+    /// Records an unusable answer of plugin `i` to `hook` (a failure like any other).
     pub(crate) fn fail(&mut self, i: usize, hook: Hook, problem: &str) {
         self.record_failure(i, hook, FailureKind::InvalidAnswer, problem);
     }
