@@ -47,8 +47,9 @@ impl PluginSet {
         let arg = convert::connect(req);
         for i in self.with_hook(Hooks::AUTHENTICATE) {
             let deadline = self.host.plugins[i].config.limits.authenticate_ms;
-            let answer = self
-                .call(i, Hook::Authenticate, deadline, |p, s| p.aviary_plugin_authn().call_authenticate(s, &arg));
+            let answer = self.call(i, Hook::Authenticate, deadline, |p, s| {
+                p.aviary_plugin_authn().call_authenticate(s, &arg)
+            });
             match answer {
                 Ok(AuthDecision::Allow(g)) => return AuthAnswer::Allow(convert::grants(g)),
                 Ok(AuthDecision::Deny(r)) => {

@@ -9,8 +9,13 @@ use super::Hook;
 
 impl Hook {
     /// Every hook, in [`Hook::index`] order.
-    pub const ALL: [Hook; 5] =
-        [Hook::Authenticate, Hook::AuthorizePublish, Hook::AuthorizeSubscribe, Hook::OnPublish, Hook::OnDeliver];
+    pub const ALL: [Hook; 5] = [
+        Hook::Authenticate,
+        Hook::AuthorizePublish,
+        Hook::AuthorizeSubscribe,
+        Hook::OnPublish,
+        Hook::OnDeliver,
+    ];
 
     /// The hook's WIT name, e.g. `authorize-publish`.
     pub fn name(self) -> &'static str {

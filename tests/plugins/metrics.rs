@@ -50,7 +50,9 @@ async fn metrics_count_calls_latency_and_failures_per_plugin_and_hook() {
     let publish = [("plugin", "acl"), ("hook", "authorize-publish")];
     let calls = value(&s, "aviary_plugin_calls_total", &publish);
     assert!(calls >= 3.0, "one authorize-publish call per PUBLISH, got {calls}");
-    assert!(value(&s, "aviary_plugin_calls_total", &[("plugin", "acl"), ("hook", "authorize-subscribe")]) >= 1.0);
+    assert!(
+        value(&s, "aviary_plugin_calls_total", &[("plugin", "acl"), ("hook", "authorize-subscribe")]) >= 1.0
+    );
     // No breaker refusals, so every call was timed.
     assert_eq!(value(&s, "aviary_plugin_call_seconds_count", &publish), calls);
     assert!(value(&s, "aviary_plugin_call_seconds_sum", &publish) > 0.0);
