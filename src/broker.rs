@@ -178,6 +178,7 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
         let home = router_arbiter.as_ref().map_or_else(|| workers[0].handle(), |a| a.handle());
         let router = Router::start_in_arbiter(&home, move |_| Router::with_ops(mqtt, ops));
         let handles: Arc<[actix_rt::ArbiterHandle]> = workers.iter().map(|a| a.handle()).collect();
+        let plugin_host = plugins.as_ref().map(|p| p.host.clone());
         let shared = Arc::new(SessionShared {
             config: config.clone(),
             router: router.clone(),
@@ -196,6 +197,7 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
                 metrics: metrics.clone(),
                 store: store.clone(),
                 token: config.http.token.as_str().into(),
+                plugins: plugin_host,
             };
             crate::http::start(l, state)
         });

@@ -14,6 +14,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::metrics::{render, Metrics};
 use crate::persistence::StoreHandle;
+use crate::plugins::PluginHost;
 use crate::router::messages::{AdminRequest, GetStats};
 use crate::router::Router;
 
@@ -28,6 +29,8 @@ pub struct HttpState {
     pub store: Option<StoreHandle>,
     /// Admin bearer token; empty disables the admin API.
     pub token: Arc<str>,
+    /// The plugin host, when plugins are loaded (its counters go into `/metrics`).
+    pub plugins: Option<Arc<PluginHost>>,
 }
 
 impl HttpState {
@@ -40,7 +43,11 @@ impl HttpState {
 async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
     match state.router.send(GetStats).await {
         Ok(stats) => {
-            HttpResponse::Ok().content_type(render::CONTENT_TYPE).body(render::render(&state.metrics, &stats))
+            let mut body = render::render(&state.metrics, &stats);
+            if let Some(host) = &state.plugins {
+                body.push_str(&render::render_plugins(host));
+            }
+            HttpResponse::Ok().content_type(render::CONTENT_TYPE).body(body)
         }
         Err(_) => HttpResponse::ServiceUnavailable().body("router unavailable\n"),
     }

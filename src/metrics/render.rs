@@ -1,9 +1,10 @@
 //! The Prometheus text exposition format (version 0.0.4) for [`Metrics`] plus the router's
-//! counters.
+//! counters, and the plugin host's per-plugin, per-hook counters ([`render_plugins`]).
 
 use std::fmt::Write as _;
 
 use super::{DropReason, Limit, Metrics};
+use crate::plugins::{FailureKind, PluginHost};
 use crate::router::messages::RouterStats;
 
 /// The `Content-Type` of [`render`]'s output.
@@ -116,4 +117,31 @@ fn render_histogram(o: &mut Out, m: &Metrics) {
     let _ = writeln!(o.0, "{name}_bucket{{le=\"+Inf\"}} {count}");
     let _ = writeln!(o.0, "{name}_sum {sum}");
     let _ = writeln!(o.0, "{name}_count {count}");
+}
+
+/// Renders the per-plugin, per-hook counters of `host`: calls, failures by kind, and the time
+/// spent in calls (a summary without quantiles: `_sum` seconds and `_count` calls timed).
+pub fn render_plugins(host: &PluginHost) -> String {
+    let mut o = Out(String::with_capacity(1024));
+    let (calls, failures, secs) =
+        ("aviary_plugin_calls_total", "aviary_plugin_failures_total", "aviary_plugin_call_seconds");
+    o.head(calls, "counter", "Plugin hook calls, by plugin and hook (breaker refusals included).");
+    for (plugin, hook, s) in host.hook_stats() {
+        let _ = writeln!(o.0, "{calls}{{plugin=\"{plugin}\",hook=\"{}\"}} {}", hook.name(), s.calls());
+    }
+    o.head(failures, "counter", "Failed plugin hook calls, by plugin, hook and kind.");
+    for (plugin, hook, s) in host.hook_stats() {
+        for kind in FailureKind::ALL {
+            let (h, k, n) = (hook.name(), kind.label(), s.failures(kind));
+            let _ = writeln!(o.0, "{failures}{{plugin=\"{plugin}\",hook=\"{h}\",kind=\"{k}\"}} {n}");
+        }
+    }
+    o.head(secs, "summary", "Time spent in plugin hook calls that reached the plugin.");
+    for (plugin, hook, s) in host.hook_stats() {
+        let (count, total) = s.latency();
+        let labels = format!("plugin=\"{plugin}\",hook=\"{}\"", hook.name());
+        let _ = writeln!(o.0, "{secs}_sum{{{labels}}} {}", total.as_secs_f64());
+        let _ = writeln!(o.0, "{secs}_count{{{labels}}} {count}");
+    }
+    o.0
 }

@@ -10,6 +10,7 @@ use super::bindings::aviary::plugin::types::{
 };
 use super::convert;
 use super::instance::PluginSet;
+use super::Hook;
 use crate::auth::{AuthAnswer, ConnectRequest, Identity};
 use crate::message::Message;
 use crate::protocol::ReasonCode;
@@ -46,8 +47,9 @@ impl PluginSet {
         let arg = convert::connect(req);
         for i in self.with_hook(Hooks::AUTHENTICATE) {
             let deadline = self.host.plugins[i].config.limits.authenticate_ms;
-            let answer = self
-                .call(i, "authenticate", deadline, |p, s| p.aviary_plugin_authn().call_authenticate(s, &arg));
+            let answer = self.call(i, Hook::Authenticate, deadline, |p, s| {
+                p.aviary_plugin_authn().call_authenticate(s, &arg)
+            });
             match answer {
                 Ok(AuthDecision::Allow(g)) => return AuthAnswer::Allow(convert::grants(g)),
                 Ok(AuthDecision::Deny(r)) => {
@@ -57,7 +59,7 @@ impl PluginSet {
                     return AuthAnswer::Challenge(data.into())
                 }
                 Ok(AuthDecision::Challenge(_)) => {
-                    self.fail(i, "authenticate", "challenge without enhanced authentication");
+                    self.fail(i, Hook::Authenticate, "challenge without enhanced authentication");
                     if self.fails_closed(i) {
                         return AuthAnswer::Deny(ReasonCode::NotAuthorized, None);
                     }
@@ -81,7 +83,7 @@ impl PluginSet {
         let client = convert::client(who);
         for i in indices {
             let deadline = self.host.plugins[i].config.limits.authorize_ms;
-            let answer = self.call(i, "authorize-publish", deadline, |p, s| {
+            let answer = self.call(i, Hook::AuthorizePublish, deadline, |p, s| {
                 p.aviary_plugin_authz().call_authorize_publish(s, &client, topic, qos, retain)
             });
             match answer {
@@ -114,14 +116,14 @@ impl PluginSet {
                 .map(|&k| wit::Subscription { topic_filter: subs[k].0.clone(), qos: subs[k].1 })
                 .collect();
             let deadline = self.host.plugins[i].config.limits.authorize_ms;
-            let answer = self.call(i, "authorize-subscribe", deadline, |p, s| {
+            let answer = self.call(i, Hook::AuthorizeSubscribe, deadline, |p, s| {
                 p.aviary_plugin_authz().call_authorize_subscribe(s, &client, &arg)
             });
             let answer = match answer {
                 Ok(a) if a.len() == open.len() => Ok(a),
                 Ok(a) => {
                     let problem = format!("{} answers for {} subscriptions", a.len(), open.len());
-                    self.fail(i, "authorize-subscribe", &problem);
+                    self.fail(i, Hook::AuthorizeSubscribe, &problem);
                     Err(())
                 }
                 Err(()) => Err(()),
@@ -146,13 +148,12 @@ impl PluginSet {
 
     /// Runs the `on-publish` pipeline (`deliver == false`) or the `on-deliver` one.
     pub fn transform(&mut self, who: &Identity, msg: Arc<Message>, deliver: bool) -> Transformed {
-        let (hook, name) =
-            if deliver { (Hooks::ON_DELIVER, "on-deliver") } else { (Hooks::ON_PUBLISH, "on-publish") };
+        let hook = if deliver { Hook::OnDeliver } else { Hook::OnPublish };
         let max = self.host.runtime.max_payload_bytes;
         if msg.payload.len() > max {
             return Transformed::Pass(msg);
         }
-        let indices = self.with_hook(hook);
+        let indices = self.with_hook(hook.flag());
         if indices.is_empty() {
             return Transformed::Pass(msg);
         }
@@ -161,7 +162,7 @@ impl PluginSet {
         for i in indices {
             let arg = convert::message(&current);
             let deadline = self.host.plugins[i].config.limits.transform_ms;
-            let answer = self.call(i, name, deadline, |p, s| {
+            let answer = self.call(i, hook, deadline, |p, s| {
                 let m = p.aviary_plugin_messages();
                 if deliver {
                     m.call_on_deliver(s, &client, &arg)
@@ -172,7 +173,7 @@ impl PluginSet {
             let answer = match answer {
                 Ok(PublishDecision::Modify(m)) => {
                     convert::modified(&current, m, max).map(Some).map_err(|e| {
-                        self.fail(i, name, &e);
+                        self.fail(i, hook, &e);
                     })
                 }
                 Ok(PublishDecision::Pass) => Ok(None),

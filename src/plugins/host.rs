@@ -15,6 +15,8 @@ use super::bindings::aviary::plugin::{crypto, kv, log, metrics, types};
 use super::breaker::Breaker;
 use super::crypto::KeySets;
 use super::kv::KvStore;
+use super::stats::HookStats;
+use super::Hook;
 
 /// Log severity of a plugin line.
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +84,14 @@ pub struct PluginStats {
     pub instances: AtomicU64,
     /// Times the circuit breaker opened.
     pub breaker_opened: AtomicU64,
+    hooks: [HookStats; Hook::ALL.len()],
+}
+
+impl PluginStats {
+    /// The counters of one hook.
+    pub fn hook(&self, hook: Hook) -> &HookStats {
+        &self.hooks[hook.index()]
+    }
 }
 
 /// What every instance of one plugin shares.

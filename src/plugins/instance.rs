@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
@@ -15,7 +15,7 @@ use super::bindings::Plugin;
 use super::host::HostState;
 use super::loader::Loaded;
 use super::wasi::LogStream;
-use super::PluginHost;
+use super::{FailureKind, Hook, PluginHost};
 
 /// A live instance.
 pub(crate) struct Slot {
@@ -23,10 +23,13 @@ pub(crate) struct Slot {
     plugin: Plugin,
 }
 
+/// What [`describe`] says of a deadline miss.
+const DEADLINE: &str = "deadline exceeded";
+
 /// Why a call failed.
 fn describe(e: &wasmtime::Error) -> String {
     match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => "deadline exceeded".into(),
+        Some(Trap::Interrupt) => DEADLINE.into(),
         Some(t) => format!("trap: {t}"),
         None => format!("{e:#}"),
     }
@@ -94,7 +97,7 @@ impl PluginSet {
     pub(crate) fn call<R>(
         &mut self,
         i: usize,
-        hook: &'static str,
+        hook: Hook,
         deadline_ms: u64,
         f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, ()> {
@@ -102,44 +105,64 @@ impl PluginSet {
         let l = &host.plugins[i];
         let stats = &l.shared.stats;
         stats.calls.fetch_add(1, Ordering::Relaxed);
+        let per_hook = stats.hook(hook);
+        per_hook.call();
         if !l.shared.breaker.allows() {
             stats.failures.fetch_add(1, Ordering::Relaxed);
+            per_hook.failure(FailureKind::BreakerOpen);
             return Err(());
         }
-        if self.slots[i].is_none() {
-            match instantiate(l, &host.engine, host.tick) {
-                Ok((slot, _)) => self.slots[i] = Some(slot),
-                Err(e) => {
-                    self.fail(i, hook, &e);
-                    return Err(());
-                }
-            }
-        }
-        let Some(slot) = self.slots[i].as_mut() else { return Err(()) };
-        slot.store.set_epoch_deadline(ticks(deadline_ms, host.tick));
-        let plugin = &slot.plugin;
-        let store = &mut slot.store;
-        match guarded(|| f(plugin, store)) {
+        let started = Instant::now();
+        let outcome = self.run(i, deadline_ms, f);
+        per_hook.time(started.elapsed());
+        match outcome {
             Ok(r) => {
                 l.shared.breaker.success();
                 Ok(r)
             }
             Err(e) => {
-                self.fail(i, hook, &e);
+                let kind = if e == DEADLINE { FailureKind::Timeout } else { FailureKind::Error };
+                self.record_failure(i, hook, kind, &e);
                 Err(())
             }
         }
     }
 
+    /// Makes plugin `i`'s instance if needed and runs `f` on it under `deadline_ms`.
+    fn run<R>(
+        &mut self,
+        i: usize,
+        deadline_ms: u64,
+        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, String> {
+        let host = &self.host;
+        if self.slots[i].is_none() {
+            let (slot, _) = instantiate(&host.plugins[i], &host.engine, host.tick)?;
+            self.slots[i] = Some(slot);
+        }
+        let Some(slot) = self.slots[i].as_mut() else { return Err("no instance".into()) };
+        slot.store.set_epoch_deadline(ticks(deadline_ms, host.tick));
+        let plugin = &slot.plugin;
+        let store = &mut slot.store;
+        guarded(|| f(plugin, store))
+    }
+
+    /// Records an unusable answer of plugin `i` to `hook` (a failure like any other).
+    pub(crate) fn fail(&mut self, i: usize, hook: Hook, problem: &str) {
+        self.record_failure(i, hook, FailureKind::InvalidAnswer, problem);
+    }
+
     /// Records a failure of plugin `i` (a trap, or an answer the broker cannot use): logs it,
     /// counts it, drops the instance and feeds the circuit breaker.
-    pub(crate) fn fail(&mut self, i: usize, hook: &str, problem: &str) {
+    fn record_failure(&mut self, i: usize, hook: Hook, kind: FailureKind, problem: &str) {
         self.slots[i] = None;
         let shared = &self.host.plugins[i].shared;
         shared.stats.failures.fetch_add(1, Ordering::Relaxed);
-        if problem == "deadline exceeded" {
+        shared.stats.hook(hook).failure(kind);
+        if kind == FailureKind::Timeout {
             shared.stats.timeouts.fetch_add(1, Ordering::Relaxed);
         }
+        let hook = hook.name();
         tracing::warn!(plugin = %shared.name, hook, problem, "plugin failed; instance discarded");
         if let Some(open) = shared.breaker.failure() {
             shared.stats.breaker_opened.fetch_add(1, Ordering::Relaxed);

@@ -24,6 +24,7 @@ mod host;
 mod instance;
 mod kv;
 mod loader;
+mod stats;
 mod wasi;
 
 use std::cell::RefCell;
@@ -36,11 +37,11 @@ use wasmtime::component::Linker;
 use wasmtime::Engine;
 
 pub use auth_pool::{AuthPool, Busy};
-use bindings::aviary::plugin::types::Hooks;
 pub use chain::{SubVerdict, Transformed};
 pub use config::{PluginConfig, PluginRuntimeConfig};
 pub use host::PluginStats;
 pub use instance::PluginSet;
+pub use stats::{FailureKind, HookStats};
 
 /// Why plugins could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -135,14 +136,20 @@ impl PluginHost {
 
     /// Does any plugin implement `hook`?
     pub fn has(&self, hook: Hook) -> bool {
-        let flag = match hook {
-            Hook::Authenticate => Hooks::AUTHENTICATE,
-            Hook::AuthorizePublish => Hooks::AUTHORIZE_PUBLISH,
-            Hook::AuthorizeSubscribe => Hooks::AUTHORIZE_SUBSCRIBE,
-            Hook::OnPublish => Hooks::ON_PUBLISH,
-            Hook::OnDeliver => Hooks::ON_DELIVER,
-        };
-        self.plugins.iter().any(|p| p.hooks.contains(flag))
+        self.plugins.iter().any(|p| p.hooks.contains(hook.flag()))
+    }
+
+    /// The hooks plugin `i` implements.
+    fn hooks_of(&self, i: usize) -> impl Iterator<Item = Hook> + '_ {
+        Hook::ALL.into_iter().filter(move |h| self.plugins[i].hooks.contains(h.flag()))
+    }
+
+    /// Each plugin's name, the hooks it implements and its counters, in load order.
+    pub fn hook_stats(&self) -> impl Iterator<Item = (&str, Hook, &HookStats)> + '_ {
+        (0..self.plugins.len()).flat_map(move |i| {
+            let p = &self.plugins[i];
+            self.hooks_of(i).map(move |h| (p.config.name.as_str(), h, p.shared.stats.hook(h)))
+        })
     }
 
     /// Each plugin's name and counters.

@@ -14,5 +14,6 @@ mod auth_password;
 mod enhanced_auth;
 mod hostile;
 mod loading;
+mod metrics;
 mod passwd;
 mod transform;
