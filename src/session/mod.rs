@@ -313,8 +313,10 @@ impl StreamHandler<Result<Packet, ReadError>> for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        self.pending.fetch_sub(1, Ordering::Relaxed);
-        self.deliver(msg.0, ctx);
+        self.pending.fetch_sub(msg.0.len(), Ordering::Relaxed);
+        for delivery in msg.0 {
+            self.deliver(delivery, ctx);
+        }
     }
 }
 
