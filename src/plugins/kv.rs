@@ -124,4 +124,15 @@ mod tests {
         assert!(s.set("t".into(), b"x".to_vec(), Some(0)).is_ok());
         assert_eq!(s.get("t"), None);
     }
+
+    #[test]
+    fn new_limits_keep_what_is_stored() {
+        let s = store();
+        assert!(s.set("a".into(), b"1234".to_vec(), None).is_ok());
+        s.set_limits(KvLimits { max_keys: 1, max_value_bytes: 2, max_bytes: 9 });
+        assert_eq!(s.get("a").as_deref(), Some(&b"1234"[..]), "kept");
+        assert!(s.set("b".into(), b"1".to_vec(), None).is_err(), "too many keys now");
+        assert!(s.set("a".into(), b"123".to_vec(), None).is_err(), "value too large now");
+        assert!(s.set("a".into(), b"12".to_vec(), None).is_ok());
+    }
 }

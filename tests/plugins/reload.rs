@@ -68,7 +68,10 @@ async fn broken_new_plugins_keep_the_old_ones() {
         assert_eq!(report.failed[0].0, "plugins");
         assert!(report.failed[0].1.contains(why), "{why}: {report:?}");
         // The old rules still hold, and the broker serves.
-        assert_eq!(publish(&mut c, "secret/a", b"x", QoS::AtLeastOnce).await, Some(ReasonCode::NotAuthorized));
+        assert_eq!(
+            publish(&mut c, "secret/a", b"x", QoS::AtLeastOnce).await,
+            Some(ReasonCode::NotAuthorized)
+        );
         assert_eq!(publish(&mut c, "public/a", b"x", QoS::AtLeastOnce).await, Some(ReasonCode::Success));
         assert_eq!(b.handle.plugins().expect("plugins").names(), ["acl"]);
     }
@@ -98,7 +101,8 @@ async fn sighup_reloads_the_password_file_and_keeps_the_lockout() {
     let (mut ann, reason) = connect_at(addr, Protocol::V5, "ann-1", Some("ann"), Some(b"old")).await;
     assert_eq!(reason, ReasonCode::Success);
     for n in 0..2 {
-        let (_c, reason) = connect_at(addr, Protocol::V5, &format!("bob-{n}"), Some("bob"), Some(b"no")).await;
+        let (_c, reason) =
+            connect_at(addr, Protocol::V5, &format!("bob-{n}"), Some("bob"), Some(b"no")).await;
         assert_eq!(reason, ReasonCode::BadUserNameOrPassword);
     }
     let (_c, reason) = connect_at(addr, Protocol::V5, "bob-2", Some("bob"), Some(b"bobs")).await;
