@@ -297,8 +297,9 @@ impl BrokerHandle {
     }
 
     /// Reloads the certificates of every TLS listener from their files ([`Self::reload`]
-    /// does, and the binary on SIGHUP when the configuration cannot be read). Connected clients stay connected; new handshakes use the new files. A listener
-    /// whose files fail to load keeps its previous certificates; its error is returned.
+    /// does, and the binary on SIGHUP when the configuration cannot be read). Connected
+    /// clients stay connected; new handshakes use the new files. A listener whose files fail
+    /// to load keeps its previous certificates; its error is returned.
     pub fn reload_tls(&self) -> Result<(), TlsError> {
         let mut first_error = None;
         for t in &self.tls {

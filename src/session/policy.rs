@@ -62,8 +62,8 @@ impl Session {
     }
 
     fn run_auth(&mut self, step: PendingAuth, ctx: &mut Context<Self>) {
-        let plugins = self.shared.plugins.load();
-        let Some(pool) = plugins.auth() else {
+        let now = self.shared.plugins.load();
+        let Some(pool) = now.auth() else {
             let answer = self.shared.policy.load().decide_connect(&step.req, AuthAnswer::Next);
             return self.authenticated(step, answer, ctx);
         };
@@ -167,8 +167,8 @@ impl Session {
             tracing::debug!(client_id = %self.client_id, topic = %message.topic, "publish not authorized");
             return Err(ReasonCode::NotAuthorized);
         }
-        let plugins = self.shared.plugins.load();
-        let (Some(host), Some(identity)) = (plugins.host_with(Hook::OnPublish), self.who()) else {
+        let now = self.shared.plugins.load();
+        let (Some(host), Some(identity)) = (now.host_with(Hook::OnPublish), self.who()) else {
             return Ok(message);
         };
         match plugins::with_local(host, |set| set.transform(identity, message, false)) {
@@ -237,8 +237,8 @@ impl Session {
     /// Runs the `on-deliver` pipeline for one delivery: `Ok(None)` unchanged, `Ok(Some(d))`
     /// modified, `Err(())` dropped.
     pub(super) fn on_deliver_hook(&mut self, d: &Delivery) -> Result<Option<Delivery>, ()> {
-        let plugins = self.shared.plugins.load();
-        let (Some(host), Some(identity)) = (plugins.host_with(Hook::OnDeliver), self.who()) else {
+        let now = self.shared.plugins.load();
+        let (Some(host), Some(identity)) = (now.host_with(Hook::OnDeliver), self.who()) else {
             return Ok(None);
         };
         match plugins::with_local(host, |set| set.transform(identity, d.message.clone(), true)) {

@@ -44,8 +44,8 @@ impl Session {
         ra.busy = true;
         ra.challenged = false;
         let req = ra.req.clone();
-        let plugins = self.shared.plugins.load();
-        let Some(Ok(rx)) = plugins.auth().map(|p| p.submit(req)) else {
+        let now = self.shared.plugins.load();
+        let Some(Ok(rx)) = now.auth().map(|p| p.submit(req)) else {
             return self.close(ctx, Some(ReasonCode::ServerBusy), true);
         };
         // `spawn`, not `wait`: the session keeps serving while the plugins think.
