@@ -52,10 +52,10 @@ pub struct SessionShared {
     pub next_connection_id: AtomicU64,
     /// Metrics, store and broker-wide limits.
     pub ops: ops::SharedOps,
-    /// The plugins, if any are configured.
-    pub plugins: Option<Plugins>,
-    /// The built-in authentication and authorization policy.
-    pub policy: crate::auth::Policy,
+    /// The plugins in force, if any are configured (a reload swaps them).
+    pub plugins: Arc<crate::reload::LivePlugins>,
+    /// The built-in authentication and authorization policy (a reload swaps it).
+    pub policy: Arc<crate::reload::LivePolicy>,
 }
 
 /// Where the connection stands.

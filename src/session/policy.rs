@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::handshake::Settled;
-use super::{Session, SessionShared};
+use super::Session;
 use crate::auth::acl::Action;
 use crate::auth::{AuthAnswer, ConnectRequest, Identity};
 use crate::message::Message;
@@ -30,12 +30,6 @@ pub(super) struct PendingAuth {
     connect: Box<Connect>,
     settled: Settled,
     req: ConnectRequest,
-}
-
-impl SessionShared {
-    fn host_with(&self, hook: Hook) -> Option<&Arc<plugins::PluginHost>> {
-        self.plugins.as_ref().map(|p| &p.host).filter(|h| h.has(hook))
-    }
 }
 
 impl Session {
@@ -68,16 +62,16 @@ impl Session {
     }
 
     fn run_auth(&mut self, step: PendingAuth, ctx: &mut Context<Self>) {
-        let pool = self.shared.plugins.as_ref().and_then(|p| p.auth.as_ref());
-        let Some(pool) = pool else {
-            let answer = self.shared.policy.decide_connect(&step.req, AuthAnswer::Next);
+        let now = self.shared.plugins.load();
+        let Some(pool) = now.auth() else {
+            let answer = self.shared.policy.load().decide_connect(&step.req, AuthAnswer::Next);
             return self.authenticated(step, answer, ctx);
         };
         match pool.submit(step.req.clone()) {
             Ok(rx) => {
                 ctx.wait(rx.into_actor(self).map(move |answer, act, ctx| {
                     let answer = answer.unwrap_or(AuthAnswer::Deny(ReasonCode::ServerUnavailable, None));
-                    let answer = act.shared.policy.decide_connect(&step.req, answer);
+                    let answer = act.shared.policy.load().decide_connect(&step.req, answer);
                     act.authenticated(step, answer, ctx)
                 }));
             }
@@ -173,8 +167,8 @@ impl Session {
             tracing::debug!(client_id = %self.client_id, topic = %message.topic, "publish not authorized");
             return Err(ReasonCode::NotAuthorized);
         }
-        let shared = self.shared.clone();
-        let (Some(host), Some(identity)) = (shared.host_with(Hook::OnPublish), self.who()) else {
+        let now = self.shared.plugins.load();
+        let (Some(host), Some(identity)) = (now.host_with(Hook::OnPublish), self.who()) else {
             return Ok(message);
         };
         match plugins::with_local(host, |set| set.transform(identity, message, false)) {
@@ -187,11 +181,12 @@ impl Session {
     fn may_publish(&self, topic: &str, qos: QoS, retain: bool) -> bool {
         let shared = &self.shared;
         let Some(identity) = self.who() else { return true };
+        let now = shared.plugins.load();
         let plugins = || {
-            let host = shared.host_with(Hook::AuthorizePublish)?;
+            let host = now.host_with(Hook::AuthorizePublish)?;
             plugins::with_local(host, |set| set.authorize_publish(identity, topic, qos as u8, retain))
         };
-        shared.policy.authorize(&self.grants, identity.who(), Action::Publish(topic), plugins)
+        shared.policy.load().authorize(&self.grants, identity.who(), Action::Publish(topic), plugins)
     }
 
     /// Authorizes the subscriptions that passed validation: a refused one becomes
@@ -199,7 +194,7 @@ impl Session {
     pub(super) fn authorize_subscriptions(&mut self, checked: &mut [Result<SubscribeFilter, ReasonCode>]) {
         let shared = self.shared.clone();
         let Some(identity) = self.who().cloned() else { return };
-        let (policy, who) = (&shared.policy, identity.who());
+        let (policy, who) = (shared.policy.load(), identity.who());
         let mut open = Vec::new();
         for (k, c) in checked.iter_mut().enumerate() {
             let Ok(f) = c else { continue };
@@ -212,7 +207,7 @@ impl Session {
         if open.is_empty() {
             return;
         }
-        let verdicts = match shared.host_with(Hook::AuthorizeSubscribe) {
+        let verdicts = match shared.plugins.load().host_with(Hook::AuthorizeSubscribe) {
             Some(host) => {
                 let subs: Vec<(String, u8)> = open
                     .iter()
@@ -242,8 +237,8 @@ impl Session {
     /// Runs the `on-deliver` pipeline for one delivery: `Ok(None)` unchanged, `Ok(Some(d))`
     /// modified, `Err(())` dropped.
     pub(super) fn on_deliver_hook(&mut self, d: &Delivery) -> Result<Option<Delivery>, ()> {
-        let shared = self.shared.clone();
-        let (Some(host), Some(identity)) = (shared.host_with(Hook::OnDeliver), self.who()) else {
+        let now = self.shared.plugins.load();
+        let (Some(host), Some(identity)) = (now.host_with(Hook::OnDeliver), self.who()) else {
             return Ok(None);
         };
         match plugins::with_local(host, |set| set.transform(identity, d.message.clone(), true)) {

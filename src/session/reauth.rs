@@ -44,8 +44,8 @@ impl Session {
         ra.busy = true;
         ra.challenged = false;
         let req = ra.req.clone();
-        let pool = self.shared.plugins.as_ref().and_then(|p| p.auth.as_ref());
-        let Some(Ok(rx)) = pool.map(|p| p.submit(req)) else {
+        let now = self.shared.plugins.load();
+        let Some(Ok(rx)) = now.auth().map(|p| p.submit(req)) else {
             return self.close(ctx, Some(ReasonCode::ServerBusy), true);
         };
         // `spawn`, not `wait`: the session keeps serving while the plugins think.
@@ -58,7 +58,7 @@ impl Session {
     fn reauthenticated(&mut self, answer: AuthAnswer, ctx: &mut Context<Self>) {
         let Some(ra) = self.reauth.as_mut() else { return };
         ra.busy = false;
-        let answer = self.shared.policy.decide_connect(&ra.req, answer);
+        let answer = self.shared.policy.load().decide_connect(&ra.req, answer);
         let method = ra.req.auth_method.clone();
         let auth = |reason, data| {
             Packet::Auth(Auth {

@@ -5,6 +5,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+/// The real `aviary` binary with a temporary configuration (shared with the operations tests).
+#[path = "../ops/util.rs"]
+#[allow(dead_code)]
+mod ops_util;
 
 mod support;
 
@@ -16,4 +20,5 @@ mod hostile;
 mod loading;
 mod metrics;
 mod passwd;
+mod reload;
 mod transform;
