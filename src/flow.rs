@@ -1,7 +1,8 @@
 //! Broker-wide backpressure: when a session cannot keep up with the deliveries the router
 //! hands it (its mailbox fills because its thread is busy, not because its client is slow),
-//! every session stops reading from its socket until that mailbox drains, instead of the
-//! router dropping messages it already acknowledged to their publishers.
+//! or when publishes wait for the router faster than it routes them, every session stops
+//! reading from its socket until that drains, instead of the router dropping messages it
+//! already acknowledged to their publishers or its mailbox growing without bound.
 //!
 //! A client that does not read is a different case and is not handled here: its session keeps
 //! emptying its mailbox into its own bounded queue (see `max_queued_messages`), so it never
@@ -11,7 +12,7 @@
 //! congested sessions and re-checks it every turn); sessions only read the flag and tell the
 //! router when their mailbox fell below the low mark.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::Notify;
@@ -20,27 +21,69 @@ use tokio::sync::Notify;
 /// see [`Backpressure::high_mark`]), until it is back under a quarter of that.
 pub const HIGH_MARK: usize = 4096;
 
-/// The pause flag shared by the router and every session.
+/// Publishes sent to the router and not yet routed that make the broker pause reading,
+/// until they are down to half of that.
+pub const ROUTING_HIGH: usize = 4096;
+
+/// The pause state shared by the router and every session.
 #[derive(Debug, Default)]
 pub struct Backpressure {
-    paused: AtomicBool,
+    /// Set by the router while some session's mailbox is congested.
+    congested: AtomicBool,
+    /// Publishes in the router's mailbox.
+    routing: AtomicUsize,
+    /// Set when `routing` reached [`ROUTING_HIGH`], cleared when it is back to half of it.
+    routing_full: AtomicBool,
+    /// Serialises the changes of `routing_full` (rare: only at the marks), each of which
+    /// re-reads `routing` under it, so the flag never sticks while the mailbox is empty.
+    routing_edge: std::sync::Mutex<()>,
     resume: Arc<Notify>,
 }
 
 impl Backpressure {
     /// True while sessions should not read more from their sockets.
     pub fn is_paused(&self) -> bool {
-        self.paused.load(Ordering::Acquire)
+        self.congested.load(Ordering::Acquire) || self.routing_full.load(Ordering::Acquire)
     }
 
     /// Stops reads (the router found a congested session).
     pub fn pause(&self) {
-        self.paused.store(true, Ordering::Release);
+        self.congested.store(true, Ordering::Release);
     }
 
-    /// Lets every paused reader go on.
+    /// No session is congested any more.
     pub fn resume(&self) {
-        if self.paused.swap(false, Ordering::AcqRel) {
+        if self.congested.swap(false, Ordering::AcqRel) {
+            self.wake();
+        }
+    }
+
+    /// A session sent the router a publish.
+    pub fn routing_sent(&self) {
+        let now = self.routing.fetch_add(1, Ordering::AcqRel) + 1;
+        if now >= ROUTING_HIGH && !self.routing_full.load(Ordering::Acquire) {
+            let _edge = self.routing_edge.lock().unwrap_or_else(|e| e.into_inner());
+            if self.routing.load(Ordering::Acquire) >= ROUTING_HIGH {
+                self.routing_full.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// The router took a publish from its mailbox.
+    pub fn routing_done(&self) {
+        let now = self.routing.fetch_sub(1, Ordering::AcqRel) - 1;
+        if now <= ROUTING_HIGH / 2 && self.routing_full.load(Ordering::Acquire) {
+            let _edge = self.routing_edge.lock().unwrap_or_else(|e| e.into_inner());
+            if self.routing.load(Ordering::Acquire) <= ROUTING_HIGH / 2
+                && self.routing_full.swap(false, Ordering::AcqRel)
+            {
+                self.wake();
+            }
+        }
+    }
+
+    fn wake(&self) {
+        if !self.is_paused() {
             self.resume.notify_waiters();
         }
     }
@@ -77,6 +120,26 @@ mod tests {
         bp.resume();
         tokio::time::timeout(std::time::Duration::from_secs(1), waiter).await.expect("woken");
         assert!(!bp.is_paused());
+    }
+
+    #[tokio::test]
+    async fn a_full_router_mailbox_pauses_until_half_of_it_is_routed() {
+        let bp = Backpressure::default();
+        for _ in 0..ROUTING_HIGH {
+            bp.routing_sent();
+        }
+        assert!(bp.is_paused());
+        let mut waiter = Box::pin(bp.resumed());
+        waiter.as_mut().enable();
+        for _ in 0..ROUTING_HIGH / 2 - 1 {
+            bp.routing_done();
+        }
+        assert!(bp.is_paused(), "still above half");
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(std::future::Future::poll(waiter.as_mut(), &mut cx).is_pending());
+        bp.routing_done();
+        assert!(!bp.is_paused());
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiter).await.expect("woken");
     }
 
     #[test]

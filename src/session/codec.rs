@@ -137,6 +137,8 @@ impl<R: AsyncRead + Unpin> Stream for PacketStream<R> {
             if this.done {
                 return Poll::Ready(None);
             }
+            // Paused: not even what was read already is decoded (it would go to the router).
+            std::task::ready!(this.poll_flow(cx));
             match this.decode() {
                 Ok(Some(p)) => return Poll::Ready(Some(Ok(p))),
                 Ok(None) => {}
@@ -145,7 +147,6 @@ impl<R: AsyncRead + Unpin> Stream for PacketStream<R> {
                     return Poll::Ready(Some(Err(ReadError::Decode(e))));
                 }
             }
-            std::task::ready!(this.poll_flow(cx));
             let read = SCRATCH.with(|s| {
                 let mut scratch = s.borrow_mut();
                 scratch.clear();

@@ -15,6 +15,12 @@ use crate::protocol::*;
 use crate::router::messages::{self, SubscribeFilter};
 
 impl Session {
+    /// Hands a message to the router (counted for [`crate::flow`]).
+    fn route_now(&self, message: std::sync::Arc<Message>) {
+        self.shared.ops.backpressure.routing_sent();
+        self.shared.router.do_send(messages::Publish(message));
+    }
+
     pub(super) fn on_packet(&mut self, packet: Packet, ctx: &mut Context<Self>) {
         if self.phase == Phase::AwaitingConnect {
             return match packet {
@@ -175,7 +181,7 @@ impl Session {
             Err(_) => return self.ack_now(id, qos, ReasonCode::Success, ctx),
         };
         if !self.acks_wait(message.retain) {
-            self.shared.router.do_send(messages::Publish(message));
+            self.route_now(message);
             return self.ack_now(id, qos, ReasonCode::Success, ctx);
         }
         let seq = self.ack_later(id, qos);
@@ -213,7 +219,7 @@ impl Session {
         let message = self.message_of(p);
         match self.admit_publish(message) {
             Ok(message) => {
-                self.shared.router.do_send(messages::Publish(message));
+                self.route_now(message);
                 ReasonCode::Success
             }
             Err(reason) => reason,
