@@ -13,6 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use crate::auth::ListenerPolicy;
 use crate::config::{Config, RouterThread};
 use crate::metrics::Metrics;
 use crate::persistence::{self, StoreError, StoreHandle};
@@ -67,6 +68,9 @@ pub enum BrokerError {
     /// A plugin could not be loaded.
     #[error(transparent)]
     Plugin(#[from] crate::plugins::PluginError),
+    /// A listener selects a plugin that is not configured.
+    #[error(transparent)]
+    ListenerPlugin(#[from] crate::plugins::UnknownPlugin),
 }
 
 /// Entry point.
@@ -96,7 +100,8 @@ impl Broker {
         let plugins = plugins.map(session_plugins).transpose().map_err(BrokerError::Thread)?;
         let mut bound = Vec::new();
         for l in &config.listeners {
-            let spec = ListenerSpec::from_config(l)?;
+            let mut spec = ListenerSpec::from_config(l)?;
+            spec.policy = Arc::new(ListenerPolicy::from_config(l, &config.plugins)?);
             let listener = tcp::bind(l.bind).map_err(|source| BrokerError::Bind {
                 name: l.name.clone(),
                 addr: l.bind,

@@ -140,6 +140,13 @@ pub struct ListenerConfig {
     pub use_identity_as_username: bool,
     /// HTTP path of the WebSocket endpoint (ws, wss).
     pub path: String,
+    /// The `[[plugin]]`s (by name) whose hooks run for clients of this listener; all when
+    /// unset, none when empty.
+    pub plugins: Option<Vec<String>>,
+    /// Overrides `auth.allow_anonymous` for clients of this listener.
+    pub allow_anonymous: Option<bool>,
+    /// Overrides `auth.acl_default` for clients of this listener.
+    pub acl_default: Option<crate::auth::acl::AclDefault>,
 }
 
 impl Default for ListenerConfig {
@@ -156,6 +163,9 @@ impl Default for ListenerConfig {
             require_client_cert: false,
             use_identity_as_username: false,
             path: "/mqtt".into(),
+            plugins: None,
+            allow_anonymous: None,
+            acl_default: None,
         }
     }
 }
@@ -346,7 +356,7 @@ impl Config {
             if !names.insert(l.name.as_str()) {
                 return bad("listener.name", &format!("`{}` is used by two listeners", l.name));
             }
-            listener::validate(l)?;
+            listener::validate(l, &self.plugins)?;
         }
         if self.listeners.is_empty() {
             return bad("listener", "at least one listener is needed");

@@ -2,9 +2,11 @@
 //! forbids. Errors name the listener and the key.
 
 use super::{ListenerConfig, ListenerKind};
+use crate::plugins::config::PluginConfig;
+use crate::plugins::PluginMask;
 
 /// Returns the dotted key (`listener.<name>.<key>`) and the problem.
-pub(super) fn validate(l: &ListenerConfig) -> Result<(), (String, String)> {
+pub(super) fn validate(l: &ListenerConfig, plugins: &[PluginConfig]) -> Result<(), (String, String)> {
     let bad = |key: &str, problem: String| Err((format!("listener.{}.{key}", l.name), problem));
     let kind = kind_name(l.kind);
     let tls = matches!(l.kind, ListenerKind::Tls | ListenerKind::Wss);
@@ -44,6 +46,13 @@ pub(super) fn validate(l: &ListenerConfig) -> Result<(), (String, String)> {
         if !(64..=268_435_460).contains(&n) {
             return bad("max_packet_size_bytes", "must be between 64 and 268435460".into());
         }
+    }
+    if let Err(e) = PluginMask::resolve(&l.name, l.plugins.as_deref(), plugins) {
+        let known = match e.known.is_empty() {
+            true => "no [[plugin]] is configured".to_owned(),
+            false => format!("the [[plugin]] names are: {}", e.known.join(", ")),
+        };
+        return bad("plugins", format!("names plugin `{}`, which is not configured ({known})", e.plugin));
     }
     Ok(())
 }
@@ -113,6 +122,30 @@ mod tests {
     fn per_listener_packet_size_is_checked() {
         let e = err("[[listener]]\nname = \"w\"\nmax_packet_size_bytes = 10\n");
         assert!(e.contains("listener.w.max_packet_size_bytes"), "{e}");
+    }
+
+    #[test]
+    fn listener_plugins_must_be_configured() {
+        let e = err("[[plugin]]\nname = \"pw\"\npath = \"pw.wasm\"\n\n[[listener]]\nname = \"edge\"\nplugins = [\"pw\", \"acl\"]\n");
+        assert_eq!(
+            e,
+            "l.toml, line 7: `listener.edge.plugins` names plugin `acl`, which is not configured \
+             (the [[plugin]] names are: pw)"
+        );
+    }
+
+    #[test]
+    fn per_listener_policy_keys_parse() {
+        let c = Config::from_toml_str(
+            "[[plugin]]\nname = \"pw\"\npath = \"pw.wasm\"\n[[listener]]\nname = \"a\"\nplugins = []\n\
+             allow_anonymous = false\nacl_default = \"deny\"\n[[listener]]\nname = \"b\"\nbind = \"127.0.0.1:1884\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.listeners[0].plugins, Some(vec![]));
+        assert_eq!(c.listeners[0].allow_anonymous, Some(false));
+        assert_eq!(c.listeners[0].acl_default, Some(crate::auth::acl::AclDefault::Deny));
+        assert_eq!((c.listeners[1].plugins.as_ref(), c.listeners[1].allow_anonymous), (None, None));
     }
 
     #[test]

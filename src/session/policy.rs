@@ -12,7 +12,7 @@ use super::{Session, SessionShared};
 use crate::auth::acl::Action;
 use crate::auth::{AuthAnswer, ConnectRequest, Identity};
 use crate::message::Message;
-use crate::plugins::{self, Hook, SubVerdict, Transformed};
+use crate::plugins::{self, Hook, PluginMask, SubVerdict, Transformed};
 use crate::protocol::{Auth, AuthProperties, Connect, Packet, QoS, ReasonCode};
 use crate::router::messages::{Delivery, SubscribeFilter};
 
@@ -33,12 +33,23 @@ pub(super) struct PendingAuth {
 }
 
 impl SessionShared {
-    fn host_with(&self, hook: Hook) -> Option<&Arc<plugins::PluginHost>> {
-        self.plugins.as_ref().map(|p| &p.host).filter(|h| h.has(hook))
+    /// The host, when a plugin of the listener's selection implements `hook`.
+    fn host_with(&self, hook: Hook, mask: &PluginMask) -> Option<&Arc<plugins::PluginHost>> {
+        self.plugins.as_ref().map(|p| &p.host).filter(|h| h.has_in(hook, mask))
     }
 }
 
 impl Session {
+    /// The plugins of this client's listener.
+    pub(super) fn plugin_mask(&self) -> &PluginMask {
+        &self.peer_info.policy.plugins
+    }
+
+    /// This client's listener's overrides of `[auth]`.
+    pub(super) fn auth_overrides(&self) -> crate::auth::AuthOverrides {
+        self.peer_info.policy.auth
+    }
+
     fn identity_from(&self, c: &Connect) -> Identity {
         Identity {
             client_id: self.client_id.to_string(),
@@ -68,16 +79,18 @@ impl Session {
     }
 
     fn run_auth(&mut self, step: PendingAuth, ctx: &mut Context<Self>) {
-        let pool = self.shared.plugins.as_ref().and_then(|p| p.auth.as_ref());
-        let Some(pool) = pool else {
-            let answer = self.shared.policy.decide_connect(&step.req, AuthAnswer::Next);
+        let mask = self.plugin_mask();
+        let pool = self.shared.plugins.as_ref().filter(|p| p.host.has_in(Hook::Authenticate, mask));
+        let Some(pool) = pool.and_then(|p| p.auth.as_ref()) else {
+            let answer =
+                self.shared.policy.decide_connect(&step.req, AuthAnswer::Next, self.auth_overrides());
             return self.authenticated(step, answer, ctx);
         };
-        match pool.submit(step.req.clone()) {
+        match pool.submit(step.req.clone(), mask.clone()) {
             Ok(rx) => {
                 ctx.wait(rx.into_actor(self).map(move |answer, act, ctx| {
                     let answer = answer.unwrap_or(AuthAnswer::Deny(ReasonCode::ServerUnavailable, None));
-                    let answer = act.shared.policy.decide_connect(&step.req, answer);
+                    let answer = act.shared.policy.decide_connect(&step.req, answer, act.auth_overrides());
                     act.authenticated(step, answer, ctx)
                 }));
             }
@@ -174,10 +187,11 @@ impl Session {
             return Err(ReasonCode::NotAuthorized);
         }
         let shared = self.shared.clone();
-        let (Some(host), Some(identity)) = (shared.host_with(Hook::OnPublish), self.who()) else {
+        let mask = self.plugin_mask();
+        let (Some(host), Some(identity)) = (shared.host_with(Hook::OnPublish, mask), self.who()) else {
             return Ok(message);
         };
-        match plugins::with_local(host, |set| set.transform(identity, message, false)) {
+        match plugins::with_local(host, |set| set.transform(identity, message, false, mask)) {
             Transformed::Pass(m) => Ok(m),
             Transformed::Drop(reason) => Err(reason),
         }
@@ -187,11 +201,13 @@ impl Session {
     fn may_publish(&self, topic: &str, qos: QoS, retain: bool) -> bool {
         let shared = &self.shared;
         let Some(identity) = self.who() else { return true };
+        let mask = self.plugin_mask();
         let plugins = || {
-            let host = shared.host_with(Hook::AuthorizePublish)?;
-            plugins::with_local(host, |set| set.authorize_publish(identity, topic, qos as u8, retain))
+            let host = shared.host_with(Hook::AuthorizePublish, mask)?;
+            plugins::with_local(host, |set| set.authorize_publish(identity, topic, qos as u8, retain, mask))
         };
-        shared.policy.authorize(&self.grants, identity.who(), Action::Publish(topic), plugins)
+        let action = Action::Publish(topic);
+        shared.policy.authorize(&self.grants, identity.who(), action, plugins, self.auth_overrides())
     }
 
     /// Authorizes the subscriptions that passed validation: a refused one becomes
@@ -212,14 +228,15 @@ impl Session {
         if open.is_empty() {
             return;
         }
-        let verdicts = match shared.host_with(Hook::AuthorizeSubscribe) {
+        let mask = self.plugin_mask();
+        let verdicts = match shared.host_with(Hook::AuthorizeSubscribe, mask) {
             Some(host) => {
                 let subs: Vec<(String, u8)> = open
                     .iter()
                     .filter_map(|&k| checked[k].as_ref().ok())
                     .map(|f| (f.topic_filter.to_string(), f.options.qos as u8))
                     .collect();
-                plugins::with_local(host, |set| set.authorize_subscribe(&identity, &subs))
+                plugins::with_local(host, |set| set.authorize_subscribe(&identity, &subs, mask))
             }
             None => vec![None; open.len()],
         };
@@ -231,7 +248,7 @@ impl Session {
                     true
                 }
                 Some(SubVerdict::Deny) => false,
-                None => policy.fallback(who, Action::Subscribe(&f.topic_filter)),
+                None => policy.fallback(who, Action::Subscribe(&f.topic_filter), self.auth_overrides()),
             };
             if !allowed {
                 checked[k] = Err(ReasonCode::NotAuthorized);
@@ -240,13 +257,14 @@ impl Session {
     }
 
     /// Runs the `on-deliver` pipeline for one delivery: `Ok(None)` unchanged, `Ok(Some(d))`
-    /// modified, `Err(())` dropped.
+    /// modified, `Err(())` dropped. The plugins are those of this (the subscriber's) listener.
     pub(super) fn on_deliver_hook(&mut self, d: &Delivery) -> Result<Option<Delivery>, ()> {
         let shared = self.shared.clone();
-        let (Some(host), Some(identity)) = (shared.host_with(Hook::OnDeliver), self.who()) else {
+        let mask = self.plugin_mask();
+        let (Some(host), Some(identity)) = (shared.host_with(Hook::OnDeliver, mask), self.who()) else {
             return Ok(None);
         };
-        match plugins::with_local(host, |set| set.transform(identity, d.message.clone(), true)) {
+        match plugins::with_local(host, |set| set.transform(identity, d.message.clone(), true, mask)) {
             Transformed::Pass(m) if Arc::ptr_eq(&m, &d.message) => Ok(None),
             Transformed::Pass(m) => {
                 let qos = d.qos.min(m.qos);

@@ -271,7 +271,12 @@ pub struct Raw {
 
 impl Raw {
     pub async fn connect(b: &TestBroker) -> Raw {
-        let stream = within("tcp connect", TcpStream::connect(b.addr)).await.unwrap();
+        Raw::connect_to(b.addr).await
+    }
+
+    /// Connects to a given listener address.
+    pub async fn connect_to(addr: SocketAddr) -> Raw {
+        let stream = within("tcp connect", TcpStream::connect(addr)).await.unwrap();
         Raw { stream, buf: BytesMut::new(), protocol: Protocol::V5 }
     }
 

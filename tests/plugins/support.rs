@@ -77,7 +77,18 @@ pub async fn connect_as(
     user: Option<&str>,
     password: Option<&[u8]>,
 ) -> (Raw, ReasonCode) {
-    let mut raw = Raw::connect(b).await;
+    connect_at(b.addr, protocol, id, user, password).await
+}
+
+/// [`connect_as`] on the listener bound to `addr`.
+pub async fn connect_at(
+    addr: std::net::SocketAddr,
+    protocol: Protocol,
+    id: &str,
+    user: Option<&str>,
+    password: Option<&[u8]>,
+) -> (Raw, ReasonCode) {
+    let mut raw = Raw::connect_to(addr).await;
     raw.protocol = protocol;
     let mut c = connect_packet(protocol, id);
     c.username = user.map(Into::into);
