@@ -49,7 +49,7 @@ pub enum UpgradeError {
     #[error("{0}")]
     WrongProtocol(&'static str),
     /// The TLS handshake failed (bad or missing client certificate, no common version, ...).
-    #[error("TLS handshake failed: {0}")]
+    #[error("TLS handshake failed: {}", crate::transport::tls::explain(.0))]
     Tls(io::Error),
     /// The WebSocket upgrade was refused or failed.
     #[error(transparent)]

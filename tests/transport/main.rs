@@ -16,6 +16,7 @@ mod interop;
 mod procs;
 mod reload;
 mod startup;
+mod tls_options;
 mod walk;
 mod web;
 mod ws_frames;
