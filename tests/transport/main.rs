@@ -13,6 +13,7 @@ mod bad_input;
 mod certs;
 mod cli;
 mod interop;
+mod pipeline;
 mod procs;
 mod reload;
 mod startup;
