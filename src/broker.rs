@@ -17,12 +17,13 @@ use crate::auth::ListenerPolicy;
 use crate::config::{Config, RouterThread};
 use crate::metrics::Metrics;
 use crate::persistence::{self, StoreError, StoreHandle};
-use crate::plugins::{AuthPool, Hook, PluginHost};
+use crate::plugins::PluginHost;
 use crate::protocol::ReasonCode;
+use crate::reload::{plugins_for, LivePlugins, LivePolicy};
 use crate::router::messages::{GetStats, RouterStats};
 use crate::router::state::RouterOps;
 use crate::router::{KickAll, Router};
-use crate::session::{Plugins, SessionShared};
+use crate::session::SessionShared;
 use crate::transport::listener::ListenerSpec;
 use crate::transport::tcp;
 use crate::transport::tls::{TlsAcceptor, TlsError};
@@ -81,27 +82,33 @@ pub struct BrokerHandle {
     addrs: Vec<(String, SocketAddr)>,
     http_addr: Option<SocketAddr>,
     metrics: Arc<Metrics>,
-    plugins: Option<Arc<PluginHost>>,
+    /// What a reload swaps (see [`crate::reload`]), shared with the sessions and the HTTP
+    /// listener; and the configuration in force.
+    pub(crate) plugins: Arc<LivePlugins>,
+    pub(crate) policy: Arc<LivePolicy>,
+    pub(crate) running: std::sync::Mutex<Config>,
     router: Addr<Router>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
-    tls: Vec<TlsAcceptor>,
+    pub(crate) tls: Vec<TlsAcceptor>,
 }
 
 impl Broker {
     /// Binds every listener and starts the broker on a thread of its own.
     pub fn start(config: Config) -> Result<BrokerHandle, BrokerError> {
         let config = Arc::new(config);
+        let masks = crate::plugins::listener_masks(&config.listeners, &config.plugins)?;
         let plugins = match config.plugins.is_empty() {
             true => None,
             false => Some(PluginHost::load(&config.plugins, &config.plugin_runtime, &config.base_dir)?),
         };
-        let host = plugins.clone();
-        let plugins = plugins.map(session_plugins).transpose().map_err(BrokerError::Thread)?;
+        let plugins = plugins.map(|h| plugins_for(h, masks)).transpose().map_err(BrokerError::Thread)?;
+        let plugins = Arc::new(LivePlugins::new(plugins));
+        let policy = Arc::new(LivePolicy::new(crate::auth::Policy::new(&config.auth)));
         let mut bound = Vec::new();
-        for l in &config.listeners {
+        for (i, l) in config.listeners.iter().enumerate() {
             let mut spec = ListenerSpec::from_config(l)?;
-            spec.policy = Arc::new(ListenerPolicy::from_config(l, &config.plugins)?);
+            spec.policy = Arc::new(ListenerPolicy::from_config(i, l));
             let listener = tcp::bind(l.bind).map_err(|source| BrokerError::Bind {
                 name: l.name.clone(),
                 addr: l.bind,
@@ -127,12 +134,18 @@ impl Broker {
             .map_err(|source| BrokerError::Store { path: config.persistence.path.clone(), source })?;
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let m = metrics.clone();
+        let start = Startup {
+            config: config.clone(),
+            bound,
+            http,
+            metrics: metrics.clone(),
+            store,
+            plugins: plugins.clone(),
+            policy: policy.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("aviary-broker".into())
-            .spawn(move || {
-                run_system(Startup { config, bound, http, metrics: m, store, plugins }, ready_tx, stop_rx)
-            })
+            .spawn(move || run_system(start, ready_tx, stop_rx))
             .map_err(BrokerError::Thread)?;
         let router = ready_rx.recv().map_err(|_| BrokerError::Startup)?;
         Ok(BrokerHandle {
@@ -143,7 +156,9 @@ impl Broker {
             stop: Some(stop_tx),
             thread: Some(thread),
             tls,
-            plugins: host,
+            plugins,
+            policy,
+            running: std::sync::Mutex::new(Config::clone(&config)),
         })
     }
 }
@@ -153,7 +168,8 @@ type Bound = Vec<(Arc<ListenerSpec>, std::net::TcpListener, SocketAddr)>;
 /// Everything the broker thread starts from.
 struct Startup {
     config: Arc<Config>,
-    plugins: Option<Plugins>,
+    plugins: Arc<LivePlugins>,
+    policy: Arc<LivePolicy>,
     bound: Bound,
     http: Option<std::net::TcpListener>,
     metrics: Arc<Metrics>,
@@ -161,7 +177,7 @@ struct Startup {
 }
 
 fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop: oneshot::Receiver<()>) {
-    let Startup { config, bound, http, metrics, store, plugins } = start;
+    let Startup { config, bound, http, metrics, store, plugins, policy } = start;
     let (store, recovered, store_thread) = match store {
         Some(s) => (Some(s.handle), Some(s.recovered), Some(s.thread)),
         None => (None, None, None),
@@ -183,7 +199,6 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
         let home = router_arbiter.as_ref().map_or_else(|| workers[0].handle(), |a| a.handle());
         let router = Router::start_in_arbiter(&home, move |_| Router::with_ops(mqtt, ops));
         let handles: Arc<[actix_rt::ArbiterHandle]> = workers.iter().map(|a| a.handle()).collect();
-        let plugin_host = plugins.as_ref().map(|p| p.host.clone());
         let shared = Arc::new(SessionShared {
             config: config.clone(),
             router: router.clone(),
@@ -193,8 +208,8 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
                 store: store.clone(),
                 open_connections: Default::default(),
             },
-            plugins,
-            policy: crate::auth::Policy::new(&config.auth),
+            plugins: plugins.clone(),
+            policy,
         });
         let http = http.and_then(|l| {
             let state = crate::http::HttpState {
@@ -202,7 +217,7 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
                 metrics: metrics.clone(),
                 store: store.clone(),
                 token: config.http.token.as_str().into(),
-                plugins: plugin_host,
+                plugins,
             };
             crate::http::start(l, state)
         });
@@ -271,20 +286,10 @@ async fn shutdown(router: &Addr<Router>, store: Option<StoreHandle>, deadline: t
     }
 }
 
-/// The session's view of the plugins: the host, plus authentication threads when a plugin
-/// authenticates.
-fn session_plugins(host: Arc<PluginHost>) -> std::io::Result<Plugins> {
-    let auth = match host.has(Hook::Authenticate) {
-        true => Some(AuthPool::start(host.clone())?),
-        false => None,
-    };
-    Ok(Plugins { host, auth })
-}
-
 impl BrokerHandle {
-    /// The loaded plugins (counters, metrics), if any.
-    pub fn plugins(&self) -> Option<&Arc<PluginHost>> {
-        self.plugins.as_ref()
+    /// The plugins in force (counters, metrics), if any; a reload may replace them.
+    pub fn plugins(&self) -> Option<Arc<PluginHost>> {
+        self.plugins.host()
     }
 
     /// The address the first listener is bound to.
@@ -297,9 +302,10 @@ impl BrokerHandle {
         &self.addrs
     }
 
-    /// Reloads the certificates of every TLS listener from their files (main calls it on
-    /// SIGHUP). Connected clients stay connected; new handshakes use the new files. A listener
-    /// whose files fail to load keeps its previous certificates; its error is returned.
+    /// Reloads the certificates of every TLS listener from their files ([`Self::reload`]
+    /// does, and the binary on SIGHUP when the configuration cannot be read). Connected
+    /// clients stay connected; new handshakes use the new files. A listener whose files fail
+    /// to load keeps its previous certificates; its error is returned.
     pub fn reload_tls(&self) -> Result<(), TlsError> {
         let mut first_error = None;
         for t in &self.tls {

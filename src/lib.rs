@@ -29,6 +29,8 @@
 //!   written by a thread of its own (periodic, or durable with group commit).
 //! - [`http`]: the actix-web listener for `/metrics`, `/health`, `/ready` and the admin API.
 //! - [`passwd`]: password files of argon2 PHC hashes (`aviary passwd`, the auth-password plugin).
+//! - [`reload`]: what a reload (SIGHUP) swaps in a running broker: the `[auth]` policy and the
+//!   plugin host, each behind an `ArcSwap`; the TLS certificates; and what needs a restart.
 //! - [`broker`]: starts it all ([`broker::Broker::start`]) and stops it; used by the binary
 //!   and by the integration tests.
 //!
@@ -53,6 +55,7 @@ pub mod passwd;
 pub mod persistence;
 pub mod plugins;
 pub mod protocol;
+pub mod reload;
 pub mod router;
 pub mod session;
 pub mod transport;

@@ -1,5 +1,5 @@
 //! The `aviary` binary: parses the command line, loads the configuration, sets up logging,
-//! starts the broker and waits for a signal (SIGHUP reloads TLS certificates). `aviary pub`
+//! starts the broker and waits for a signal (SIGHUP reloads what can change while running). `aviary pub`
 //! and `aviary sub` are command-line clients ([`cli`]). `anyhow` lives only here.
 
 mod cli;
@@ -123,7 +123,7 @@ fn main() -> anyhow::Result<()> {
     let signals = runtime.block_on(async { Signals::new() })?;
     let broker = Broker::start(config.clone()).context("cannot start the broker")?;
     let reload =
-        Reload { path: opts.config.clone(), listen: opts.listen, running: config.clone(), log_level };
+        Reload { path: opts.config.clone(), listen: opts.listen, level: config.log.level.clone(), log_level };
     runtime.block_on(wait_for_signal(signals, reload, &broker));
     tracing::info!("signal received, stopping");
     // A safety net: the broker bounds its own shutdown; should it hang anyway, leave.
@@ -171,53 +171,45 @@ fn init_logging(config: &Config) -> LevelHandle {
     handle
 }
 
-/// What SIGHUP needs: the file to read again, the command line's overrides, what runs, and
-/// the log filter to swap.
+/// What SIGHUP needs: the file to read again, the command line's overrides, and the log
+/// filter to swap (with the level in force).
 struct Reload {
     path: Option<PathBuf>,
     listen: Vec<SocketAddr>,
-    running: Config,
+    level: String,
     log_level: LevelHandle,
 }
 
 impl Reload {
-    /// Reads the configuration again and applies what can change while running (the log
-    /// level); names every other changed table, which needs a restart.
-    fn apply(&mut self) {
+    /// Reads the configuration again and applies what can change while running: the log
+    /// level here; TLS certificates, `[auth]` and the plugins in the broker, which names
+    /// every other changed table (those need a restart).
+    fn apply(&mut self, broker: &aviary::BrokerHandle) {
         let Some(path) = &self.path else {
-            tracing::info!("SIGHUP: no configuration file to reload");
+            tracing::info!("SIGHUP: no configuration file to reload; reloading TLS certificates");
+            // Errors are logged by reload_tls; the broker keeps running on the old files.
+            let _ = broker.reload_tls();
             return;
         };
         let mut new = match Config::from_file(path) {
             Ok(c) => c,
-            Err(e) => return tracing::error!(error = %e, "SIGHUP: configuration not reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: configuration not reloaded; reloading TLS certificates");
+                let _ = broker.reload_tls();
+                return;
+            }
         };
         override_listeners(&mut new, &self.listen);
-        if new.log.level != self.running.log.level {
+        if new.log.level != self.level {
             match self.log_level.reload(tracing_subscriber::EnvFilter::new(&new.log.level)) {
                 Ok(()) => tracing::info!(level = %new.log.level, "SIGHUP: log level changed"),
                 Err(e) => tracing::error!(error = %e, "SIGHUP: cannot change the log level"),
             }
-            self.running.log.level = new.log.level.clone();
+            self.level = new.log.level.clone();
         }
-        let old = &self.running;
-        let pending: Vec<&str> = [
-            ("listener", old.listeners != new.listeners),
-            ("auth", old.auth != new.auth),
-            ("mqtt", old.mqtt != new.mqtt),
-            ("workers", old.workers != new.workers),
-            ("log.format", old.log.format != new.log.format),
-            ("http", old.http != new.http),
-            ("limits", old.limits != new.limits),
-            ("persistence", old.persistence != new.persistence),
-        ]
-        .into_iter()
-        .filter_map(|(name, changed)| changed.then_some(name))
-        .collect();
-        if pending.is_empty() {
-            tracing::info!("SIGHUP: configuration reloaded");
-        } else {
-            tracing::warn!(tables = ?pending, "SIGHUP: these changes need a restart and were not applied");
+        let report = broker.reload(&new);
+        if report.restart_needed.is_empty() && report.failed.is_empty() {
+            tracing::info!(applied = ?report.applied, "SIGHUP: configuration reloaded");
         }
     }
 }
@@ -241,18 +233,14 @@ impl Signals {
     }
 }
 
-/// Waits for SIGTERM or SIGINT; each SIGHUP meanwhile reloads the configuration (what can
-/// change while running) and the TLS certificates.
+/// Waits for SIGTERM or SIGINT; each SIGHUP meanwhile reloads what can change while running
+/// (log level, TLS certificates, `[auth]`, plugins) and names what needs a restart.
 async fn wait_for_signal(mut s: Signals, mut reload: Reload, broker: &aviary::BrokerHandle) {
     loop {
         tokio::select! {
             _ = s.term.recv() => return,
             _ = s.int.recv() => return,
-            _ = s.hup.recv() => {
-                reload.apply();
-                // Errors are logged by reload_tls; the broker keeps running on the old files.
-                let _ = broker.reload_tls();
-            }
+            _ = s.hup.recv() => reload.apply(broker),
         }
     }
 }

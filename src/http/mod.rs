@@ -14,7 +14,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::metrics::{render, Metrics};
 use crate::persistence::StoreHandle;
-use crate::plugins::PluginHost;
+use crate::reload::LivePlugins;
 use crate::router::messages::{AdminRequest, GetStats};
 use crate::router::Router;
 
@@ -29,8 +29,8 @@ pub struct HttpState {
     pub store: Option<StoreHandle>,
     /// Admin bearer token; empty disables the admin API.
     pub token: Arc<str>,
-    /// The plugin host, when plugins are loaded (its counters go into `/metrics`).
-    pub plugins: Option<Arc<PluginHost>>,
+    /// The plugins in force (their counters and metrics go into `/metrics`).
+    pub plugins: Arc<LivePlugins>,
 }
 
 impl HttpState {
@@ -44,8 +44,8 @@ async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
     match state.router.send(GetStats).await {
         Ok(stats) => {
             let mut body = render::render(&state.metrics, &stats);
-            if let Some(host) = &state.plugins {
-                body.push_str(&render::render_plugins(host));
+            if let Some(host) = state.plugins.host() {
+                body.push_str(&render::render_plugins(&host));
             }
             HttpResponse::Ok().content_type(render::CONTENT_TYPE).body(body)
         }

@@ -119,18 +119,29 @@ fn render_histogram(o: &mut Out, m: &Metrics) {
     let _ = writeln!(o.0, "{name}_count {count}");
 }
 
+/// A label value with `\`, `"` and line feeds escaped, as the text format wants.
+fn escape(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return value.into();
+    }
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").into()
+}
+
 /// Renders the per-plugin, per-hook counters of `host`: calls, failures by kind, and the time
-/// spent in calls (a summary without quantiles: `_sum` seconds and `_count` calls timed).
+/// spent in calls (a summary without quantiles: `_sum` seconds and `_count` calls timed); then
+/// the values plugins set through `aviary:plugin/metrics` ([`render_plugin_metrics`]).
 pub fn render_plugins(host: &PluginHost) -> String {
     let mut o = Out(String::with_capacity(1024));
     let (calls, failures, secs) =
         ("aviary_plugin_calls_total", "aviary_plugin_failures_total", "aviary_plugin_call_seconds");
     o.head(calls, "counter", "Plugin hook calls, by plugin and hook (breaker refusals included).");
     for (plugin, hook, s) in host.hook_stats() {
+        let plugin = escape(plugin);
         let _ = writeln!(o.0, "{calls}{{plugin=\"{plugin}\",hook=\"{}\"}} {}", hook.name(), s.calls());
     }
     o.head(failures, "counter", "Failed plugin hook calls, by plugin, hook and kind.");
     for (plugin, hook, s) in host.hook_stats() {
+        let plugin = escape(plugin);
         for kind in FailureKind::ALL {
             let (h, k, n) = (hook.name(), kind.label(), s.failures(kind));
             let _ = writeln!(o.0, "{failures}{{plugin=\"{plugin}\",hook=\"{h}\",kind=\"{k}\"}} {n}");
@@ -139,9 +150,33 @@ pub fn render_plugins(host: &PluginHost) -> String {
     o.head(secs, "summary", "Time spent in plugin hook calls that reached the plugin.");
     for (plugin, hook, s) in host.hook_stats() {
         let (count, total) = s.latency();
-        let labels = format!("plugin=\"{plugin}\",hook=\"{}\"", hook.name());
+        let labels = format!("plugin=\"{}\",hook=\"{}\"", escape(plugin), hook.name());
         let _ = writeln!(o.0, "{secs}_sum{{{labels}}} {}", total.as_secs_f64());
         let _ = writeln!(o.0, "{secs}_count{{{labels}}} {count}");
     }
+    render_plugin_metrics(&mut o, host);
     o.0
+}
+
+/// `aviary_plugin_metric{plugin, name}`: every value a plugin set through
+/// `aviary:plugin/metrics` (counters and gauges alike; at most 256 names per plugin, names of
+/// letters, digits and `_`).
+fn render_plugin_metrics(o: &mut Out, host: &PluginHost) {
+    let name = "aviary_plugin_metric";
+    o.head(name, "gauge", "Values plugins set through aviary:plugin/metrics, by plugin and name.");
+    for (plugin, metric, value) in host.metrics() {
+        let (plugin, metric) = (escape(plugin), escape(&metric));
+        let _ = writeln!(o.0, "{name}{{plugin=\"{plugin}\",name=\"{metric}\"}} {value}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("plain-name_1"), "plain-name_1");
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
 }

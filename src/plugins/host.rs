@@ -94,15 +94,34 @@ impl PluginStats {
     }
 }
 
+/// The values a plugin set through `aviary:plugin/metrics`, by name.
+pub(crate) type PluginMetrics = Mutex<HashMap<String, i64>>;
+
 /// What every instance of one plugin shares.
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
     pub(crate) log: Arc<PluginLog>,
-    pub(crate) kv: KvStore,
+    pub(crate) kv: Arc<KvStore>,
     pub(crate) keys: KeySets,
-    pub(crate) stats: PluginStats,
+    pub(crate) stats: Arc<PluginStats>,
     pub(crate) breaker: Breaker,
-    pub(crate) metrics: Mutex<HashMap<String, i64>>,
+    pub(crate) metrics: Arc<PluginMetrics>,
+}
+
+/// What a reload hands from a plugin to its successor of the same name: its key-value store,
+/// its counters and its metrics, so that state and exported series carry on.
+#[derive(Clone)]
+pub(crate) struct Carried {
+    pub(crate) kv: Arc<KvStore>,
+    pub(crate) stats: Arc<PluginStats>,
+    pub(crate) metrics: Arc<PluginMetrics>,
+}
+
+impl Shared {
+    /// What a successor of this plugin keeps.
+    pub(crate) fn carried(&self) -> Carried {
+        Carried { kv: self.kv.clone(), stats: self.stats.clone(), metrics: self.metrics.clone() }
+    }
 }
 
 /// The data of one instance's store.

@@ -1,4 +1,5 @@
-//! A plugin's key-value store: shared by all its instances, bounded in keys and bytes.
+//! A plugin's key-value store: shared by all its instances, bounded in keys and bytes. A
+//! reload keeps a plugin's store (by plugin name) and applies the new limits to later writes.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,16 +13,15 @@ pub(crate) struct KvLimits {
     pub(crate) max_bytes: usize,
 }
 
-#[derive(Default)]
 struct Inner {
     map: HashMap<String, (Vec<u8>, Option<Instant>)>,
     bytes: usize,
+    limits: KvLimits,
 }
 
 /// The store.
 pub(crate) struct KvStore {
     inner: Mutex<Inner>,
-    limits: KvLimits,
 }
 
 impl Inner {
@@ -37,11 +37,37 @@ impl Inner {
             self.bytes -= key.len() + v.len();
         }
     }
+    fn put(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u32>) -> Result<(), String> {
+        let limits = self.limits;
+        if value.len() > limits.max_value_bytes {
+            return Err(format!("value larger than {} bytes", limits.max_value_bytes));
+        }
+        self.live(&key);
+        let old = self.map.get(&key).map_or(0, |(v, _)| key.len() + v.len());
+        if old == 0 && self.map.len() >= limits.max_keys {
+            return Err(format!("more than {} keys", limits.max_keys));
+        }
+        let new_total = self.bytes - old + key.len() + value.len();
+        if new_total > limits.max_bytes {
+            return Err(format!("store larger than {} bytes", limits.max_bytes));
+        }
+        self.bytes = new_total;
+        let expires = ttl_ms.map(|ms| Instant::now() + Duration::from_millis(u64::from(ms)));
+        self.map.insert(key, (value, expires));
+        Ok(())
+    }
 }
 
 impl KvStore {
     pub(crate) fn new(limits: KvLimits) -> Self {
-        KvStore { inner: Mutex::new(Inner::default()), limits }
+        KvStore { inner: Mutex::new(Inner { map: HashMap::new(), bytes: 0, limits }) }
+    }
+
+    /// New limits for later writes (after a reload); what is stored stays.
+    pub(crate) fn set_limits(&self, limits: KvLimits) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.limits = limits;
+        }
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<Vec<u8>> {
@@ -50,26 +76,7 @@ impl KvStore {
 
     pub(crate) fn set(&self, key: String, value: Vec<u8>, ttl_ms: Option<u32>) -> Result<(), String> {
         let mut g = self.inner.lock().map_err(|_| "store unavailable".to_owned())?;
-        self.put(&mut g, key, value, ttl_ms)
-    }
-
-    fn put(&self, g: &mut Inner, key: String, value: Vec<u8>, ttl_ms: Option<u32>) -> Result<(), String> {
-        if value.len() > self.limits.max_value_bytes {
-            return Err(format!("value larger than {} bytes", self.limits.max_value_bytes));
-        }
-        g.live(&key);
-        let old = g.map.get(&key).map_or(0, |(v, _)| key.len() + v.len());
-        if old == 0 && g.map.len() >= self.limits.max_keys {
-            return Err(format!("more than {} keys", self.limits.max_keys));
-        }
-        let new_total = g.bytes - old + key.len() + value.len();
-        if new_total > self.limits.max_bytes {
-            return Err(format!("store larger than {} bytes", self.limits.max_bytes));
-        }
-        g.bytes = new_total;
-        let expires = ttl_ms.map(|ms| Instant::now() + Duration::from_millis(u64::from(ms)));
-        g.map.insert(key, (value, expires));
-        Ok(())
+        g.put(key, value, ttl_ms)
     }
 
     pub(crate) fn delete(&self, key: &str) {
@@ -83,7 +90,7 @@ impl KvStore {
         if g.live(&key).map(Vec::as_slice) != expected {
             return Ok(false);
         }
-        self.put(&mut g, key, value, None).map(|()| true)
+        g.put(key, value, None).map(|()| true)
     }
 }
 
@@ -116,5 +123,16 @@ mod tests {
         assert_eq!(s.cas("k".into(), Some(b"1"), b"2".to_vec()), Ok(true));
         assert!(s.set("t".into(), b"x".to_vec(), Some(0)).is_ok());
         assert_eq!(s.get("t"), None);
+    }
+
+    #[test]
+    fn new_limits_keep_what_is_stored() {
+        let s = store();
+        assert!(s.set("a".into(), b"1234".to_vec(), None).is_ok());
+        s.set_limits(KvLimits { max_keys: 1, max_value_bytes: 2, max_bytes: 9 });
+        assert_eq!(s.get("a").as_deref(), Some(&b"1234"[..]), "kept");
+        assert!(s.set("b".into(), b"1".to_vec(), None).is_err(), "too many keys now");
+        assert!(s.set("a".into(), b"123".to_vec(), None).is_err(), "value too large now");
+        assert!(s.set("a".into(), b"12".to_vec(), None).is_ok());
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -15,7 +15,7 @@ use super::bindings::PluginPre;
 use super::breaker::{Breaker, BreakerConfig};
 use super::config::{PluginConfig, PluginRuntimeConfig};
 use super::crypto::KeySets;
-use super::host::{HostState, PluginLog, PluginStats, Shared};
+use super::host::{Carried, HostState, PluginLog, Shared};
 use super::kv::{KvLimits, KvStore};
 use super::{instance, wasi, PluginError};
 
@@ -35,15 +35,21 @@ fn err(plugin: &str, problem: impl std::fmt::Display) -> PluginError {
     PluginError::Load { plugin: plugin.to_owned(), problem: problem.to_string() }
 }
 
-/// Loads one `[[plugin]]`.
-pub(crate) fn load(
-    engine: &Engine,
-    linker: &Linker<HostState>,
-    c: &PluginConfig,
-    rt: &PluginRuntimeConfig,
-    base: &Path,
-    epoch_tick: Duration,
-) -> Result<Loaded, PluginError> {
+/// Where a plugin is loaded: the engine and linker of its host, the runtime limits, the
+/// configuration file's directory and the epoch tick.
+pub(crate) struct Env<'a> {
+    pub(crate) engine: &'a Engine,
+    pub(crate) linker: &'a Linker<HostState>,
+    pub(crate) rt: &'a PluginRuntimeConfig,
+    pub(crate) base: &'a Path,
+    pub(crate) epoch_tick: Duration,
+}
+
+/// Loads one `[[plugin]]`; on a reload, `carried` is what its predecessor of the same name
+/// hands on (its store keeps its limits until the whole new host is in: see
+/// [`PluginHost::reload`](super::PluginHost::reload)).
+pub(crate) fn load(env: &Env<'_>, c: &PluginConfig, carried: Option<Carried>) -> Result<Loaded, PluginError> {
+    let Env { engine, linker, rt, base, epoch_tick } = *env;
     let name = c.name.as_str();
     let path = base.join(&c.path);
     let len = std::fs::metadata(&path).map_err(|e| err(name, format!("{}: {e}", path.display())))?.len();
@@ -62,13 +68,13 @@ pub(crate) fn load(
     let pre = linker.instantiate_pre(&component).map_err(|e| err(name, format!("cannot link: {e}")))?;
     let pre = PluginPre::new(pre).map_err(|e| err(name, format!("missing exports: {e}")))?;
     let config_json = config_json(c, base)?;
-    let shared = Arc::new(shared(c, rt, &config_json, base)?);
+    let shared = Arc::new(shared(c, rt, &config_json, base, carried)?);
     let mut loaded = Loaded { config: c.clone(), pre, config_json, hooks: Hooks::empty(), shared };
-    // A trial instance: `init` must succeed now, and it tells us the hooks.
-    let (_, info) = instance::instantiate(&loaded, engine, epoch_tick)
-        .map_err(|e| PluginError::Init { plugin: c.name.clone(), problem: e })?;
+    // A trial instance: `init` must succeed now, and it tells us the hooks. It is not counted.
+    let trial = instance::instantiate(&loaded, engine, epoch_tick);
+    loaded.shared.stats.instances.fetch_sub(1, Ordering::Relaxed);
+    let (_, info) = trial.map_err(|e| PluginError::Init { plugin: c.name.clone(), problem: e })?;
     loaded.hooks = info.hooks;
-    loaded.shared.stats.instances.store(0, Ordering::Relaxed);
     tracing::info!(
         plugin = name, module = %info.name, version = %info.version, hooks = ?info.hooks,
         "plugin loaded"
@@ -125,26 +131,33 @@ fn shared(
     rt: &PluginRuntimeConfig,
     json: &str,
     base: &Path,
+    carried: Option<Carried>,
 ) -> Result<Shared, PluginError> {
     let value: serde_json::Value = serde_json::from_str(json).map_err(|e| err(&c.name, e))?;
     let keys = KeySets::from_config(&value, base).map_err(|e| err(&c.name, e))?;
     let name: Arc<str> = c.name.as_str().into();
+    let carried = carried.unwrap_or_else(|| Carried {
+        kv: Arc::new(KvStore::new(kv_limits(rt))),
+        stats: Default::default(),
+        metrics: Default::default(),
+    });
     Ok(Shared {
         log: Arc::new(PluginLog::new(name.clone(), rt.log_lines_per_sec)),
         name,
-        kv: KvStore::new(KvLimits {
-            max_keys: rt.kv_max_keys,
-            max_value_bytes: rt.kv_max_value_bytes,
-            max_bytes: rt.kv_max_bytes,
-        }),
+        kv: carried.kv,
         keys,
-        stats: PluginStats::default(),
+        stats: carried.stats,
         breaker: Breaker::new(BreakerConfig {
             failures: rt.breaker_failures,
             window: Duration::from_secs(rt.breaker_window_secs),
             open: Duration::from_millis(rt.breaker_open_ms),
             max_open: Duration::from_secs(rt.breaker_max_open_secs),
         }),
-        metrics: Mutex::new(Default::default()),
+        metrics: carried.metrics,
     })
+}
+
+/// The key-value store limits of `[plugin_runtime]`.
+pub(crate) fn kv_limits(rt: &PluginRuntimeConfig) -> KvLimits {
+    KvLimits { max_keys: rt.kv_max_keys, max_value_bytes: rt.kv_max_value_bytes, max_bytes: rt.kv_max_bytes }
 }

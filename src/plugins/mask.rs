@@ -1,11 +1,13 @@
-//! Which plugins run for a client: its listener's `plugins` key, resolved once at startup to
-//! plugin indexes. An index is the position of the `[[plugin]]` table in the configuration,
-//! which is also the host's load order, so the chains keep the global order and test one bit
-//! per plugin per call (no name comparison on the message path).
+//! Which plugins run for a client: its listener's `plugins` key, resolved to plugin indexes
+//! each time a plugin host is built (at startup and on every reload, see
+//! [`listener_masks`]). An index is the position of the `[[plugin]]` table in the
+//! configuration, which is also the host's load order, so the chains keep the global order
+//! and test one bit per plugin per call (no name comparison on the message path).
 
 use std::sync::Arc;
 
 use super::config::PluginConfig;
+use crate::config::ListenerConfig;
 
 /// A set of plugin indexes; the default selects every plugin.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,10 +35,21 @@ fn known_list(known: &[String]) -> String {
     }
 }
 
+/// The selection of every listener, in `[[listener]]` order, among `plugins`.
+pub fn listener_masks(
+    listeners: &[ListenerConfig],
+    plugins: &[PluginConfig],
+) -> Result<Arc<[PluginMask]>, UnknownPlugin> {
+    listeners.iter().map(|l| PluginMask::resolve(&l.name, l.plugins.as_deref(), plugins)).collect()
+}
+
 impl PluginMask {
     /// Every plugin.
+    pub const ALL: PluginMask = PluginMask { bits: None };
+
+    /// Every plugin.
     pub fn all() -> PluginMask {
-        PluginMask { bits: None }
+        PluginMask::ALL
     }
 
     /// The plugins `names` selects among `plugins` (`None`: all of them).

@@ -43,7 +43,7 @@ pub use chain::{SubVerdict, Transformed};
 pub use config::{PluginConfig, PluginRuntimeConfig};
 pub use host::PluginStats;
 pub use instance::PluginSet;
-pub use mask::{PluginMask, UnknownPlugin};
+pub use mask::{listener_masks, PluginMask, UnknownPlugin};
 pub use stats::{FailureKind, HookStats};
 
 /// Why plugins could not be loaded.
@@ -93,7 +93,8 @@ pub enum Hook {
     OnDeliver,
 }
 
-/// The loaded plugins of one broker: immutable, shared by every thread.
+/// The loaded plugins of one broker: immutable, shared by every thread. A reload builds a new
+/// host ([`PluginHost::reload`]) rather than changing this one.
 pub struct PluginHost {
     engine: Engine,
     plugins: Vec<loader::Loaded>,
@@ -112,6 +113,33 @@ impl PluginHost {
         runtime: &PluginRuntimeConfig,
         base: &Path,
     ) -> Result<Arc<PluginHost>, PluginError> {
+        Self::build(plugins, runtime, base, |_| None)
+    }
+
+    /// A new host from a new configuration (a reload), built like [`PluginHost::load`]: this
+    /// one stays untouched if it fails. A plugin that keeps its name keeps its key-value
+    /// store, counters and metrics; its instances are new, with the new `[plugin.config]` and
+    /// `files`. Sessions notice the new host on their next hook call ([`with_local`]).
+    pub fn reload(
+        &self,
+        plugins: &[PluginConfig],
+        runtime: &PluginRuntimeConfig,
+        base: &Path,
+    ) -> Result<Arc<PluginHost>, PluginError> {
+        let host = Self::build(plugins, runtime, base, |name| {
+            self.plugins.iter().find(|p| p.config.name == name).map(|p| p.shared.carried())
+        })?;
+        let limits = loader::kv_limits(runtime);
+        host.plugins.iter().for_each(|p| p.shared.kv.set_limits(limits));
+        Ok(host)
+    }
+
+    fn build(
+        plugins: &[PluginConfig],
+        runtime: &PluginRuntimeConfig,
+        base: &Path,
+        carried: impl Fn(&str) -> Option<host::Carried>,
+    ) -> Result<Arc<PluginHost>, PluginError> {
         let mut c = wasmtime::Config::new();
         c.epoch_interruption(true).max_wasm_stack(512 << 10).wasm_component_model(true);
         c.concurrency_support(false);
@@ -123,9 +151,10 @@ impl PluginHost {
         let tick = Duration::from_millis(runtime.epoch_tick_ms);
         let ticker_stop = Arc::new(AtomicBool::new(false));
         start_ticker(&engine, tick, ticker_stop.clone()).map_err(|e| PluginError::Engine(e.to_string()))?;
+        let env = loader::Env { engine: &engine, linker: &linker, rt: runtime, base, epoch_tick: tick };
         let mut loaded = Vec::new();
         for p in plugins {
-            match loader::load(&engine, &linker, p, runtime, base, tick) {
+            match loader::load(&env, p, carried(&p.name)) {
                 Ok(l) => loaded.push(l),
                 Err(e) => {
                     ticker_stop.store(true, Ordering::Relaxed);
@@ -135,6 +164,11 @@ impl PluginHost {
         }
         let id = NEXT_HOST_ID.fetch_add(1, Ordering::Relaxed);
         Ok(Arc::new(PluginHost { engine, plugins: loaded, runtime: runtime.clone(), tick, id, ticker_stop }))
+    }
+
+    /// The plugins' names, in chain order.
+    pub fn names(&self) -> Vec<&str> {
+        self.plugins.iter().map(|p| p.config.name.as_str()).collect()
     }
 
     /// Does any plugin implement `hook`?
@@ -162,12 +196,12 @@ impl PluginHost {
 
     /// Each plugin's name and counters.
     pub fn stats(&self) -> Vec<(&str, &PluginStats)> {
-        self.plugins.iter().map(|p| (p.config.name.as_str(), &p.shared.stats)).collect()
+        self.plugins.iter().map(|p| (p.config.name.as_str(), &*p.shared.stats)).collect()
     }
 
     /// A plugin's counters, by name.
     pub fn stats_of(&self, name: &str) -> Option<&PluginStats> {
-        self.plugins.iter().find(|p| p.config.name == name).map(|p| &p.shared.stats)
+        self.plugins.iter().find(|p| p.config.name == name).map(|p| &*p.shared.stats)
     }
 
     /// Log lines (log calls, stdout, stderr) of a plugin dropped by the rate limit.
@@ -180,6 +214,19 @@ impl PluginHost {
     pub fn metric(&self, plugin: &str, name: &str) -> Option<i64> {
         let p = self.plugins.iter().find(|p| p.config.name == plugin)?;
         p.shared.metrics.lock().ok()?.get(name).copied()
+    }
+
+    /// Every metric plugins set through `aviary:plugin/metrics`: `(plugin, name, value)` in
+    /// load order, then by name (at most 256 names per plugin).
+    pub fn metrics(&self) -> Vec<(&str, String, i64)> {
+        let mut out = Vec::new();
+        for p in &self.plugins {
+            let Ok(m) = p.shared.metrics.lock() else { continue };
+            let mut values: Vec<(String, i64)> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            values.sort_unstable();
+            out.extend(values.into_iter().map(|(k, v)| (p.config.name.as_str(), k, v)));
+        }
+        out
     }
 }
 

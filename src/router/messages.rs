@@ -33,11 +33,13 @@ pub struct Delivery {
     pub store_seq: Option<u64>,
 }
 
-/// Router -> session: deliver a message. Sent with `do_send`; the router counts it in the
-/// session's [`SessionHandle::pending`] budget first, so the mailbox stays bounded.
+/// Router -> session: deliver messages, oldest first. The router gathers what one turn of its
+/// mailbox routes to a session into one `Deliver` (one mailbox message and at most one wake-up
+/// per session and turn, instead of one per message), and counts them in the session's
+/// [`SessionHandle::pending`] budget, so the mailbox stays bounded.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
-pub struct Deliver(pub Delivery);
+pub struct Deliver(pub Vec<Delivery>);
 
 /// Router -> session: control of the connection. No reply.
 #[derive(Message, Debug, Clone, Copy)]

@@ -41,6 +41,9 @@ pub struct ClientEntry {
     pub queued: VecDeque<Delivery>,
     /// Payload bytes in `queued`.
     pub queued_bytes: usize,
+    /// Deliveries to the online session gathered during this turn of the router's mailbox
+    /// (sent as one [`super::messages::Deliver`] by `RouterState::flush_deliveries`).
+    pub outgoing: Vec<Delivery>,
     /// Bumped on every connect and disconnect; timers carry it to know they are still current.
     pub generation: u64,
 }
@@ -55,6 +58,7 @@ impl ClientEntry {
             stored: StoredSession::default(),
             queued: VecDeque::new(),
             queued_bytes: 0,
+            outgoing: Vec::new(),
             generation,
         }
     }

@@ -27,6 +27,10 @@ pub use ops::RouterOps;
 /// Deliveries of QoS 0 allowed in a session's mailbox when `max_queued_messages` is unlimited.
 const QOS0_MAILBOX_CAP: usize = 10_000;
 
+/// Gathered deliveries (all sessions) that make the router send them before its turn ends,
+/// so a long turn under load neither delays them nor holds much memory.
+const FLUSH_AT: usize = 1024;
+
 /// What one subscription stores in the topic tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubEntry {
@@ -73,6 +77,10 @@ pub struct RouterState {
     stats: RouterStats,
     /// Reused buffer for matches.
     matches: Vec<(ByteString, SubEntry)>,
+    /// Clients whose `outgoing` deliveries wait for [`RouterState::flush_deliveries`].
+    batched: Vec<ByteString>,
+    /// Deliveries waiting there, over all clients.
+    batched_count: usize,
     /// Metrics, `$SYS`, limits and persistence.
     ops: ops::OpsState,
 }
@@ -96,6 +104,8 @@ impl RouterState {
             next_generation: 1,
             stats: RouterStats::default(),
             matches: Vec::new(),
+            batched: Vec::new(),
+            batched_count: 0,
         }
     }
 
@@ -369,23 +379,36 @@ impl RouterState {
     fn deliver(&mut self, client_id: &ByteString, mut delivery: Delivery) {
         let limit = self.config.max_queued_messages;
         let Some(entry) = self.clients.get_mut(client_id) else { return };
-        if let Some(handle) = entry.online() {
+        if let Presence::Online { handle, .. } = &entry.presence {
             let cap = match (delivery.qos, limit) {
                 (QoS::AtMostOnce, 0) => QOS0_MAILBOX_CAP,
                 (_, 0) => usize::MAX,
                 (_, n) => n,
             };
-            if handle.pending.fetch_add(1, Ordering::Relaxed) >= cap {
-                handle.pending.fetch_sub(1, Ordering::Relaxed);
+            if handle.pending() + entry.outgoing.len() >= cap {
                 self.stats.dropped_queue_full += 1;
                 self.ops.metrics.limit_hit(crate::metrics::Limit::QueuedMessages);
                 return;
             }
             if self.ops.store.is_none() || delivery.qos == QoS::AtMostOnce {
-                // Hot path: nothing to persist, no Recipient clone (it allocates).
-                handle.deliver.do_send(Deliver(delivery));
+                // Hot path: nothing to persist; gathered until the end of the router's turn.
+                if entry.outgoing.is_empty() {
+                    self.batched.push(client_id.clone());
+                }
+                entry.outgoing.push(delivery);
+                self.batched_count += 1;
+                if self.batched_count >= FLUSH_AT {
+                    self.flush_deliveries();
+                }
                 return;
             }
+            // Goes out on its own (after the store has it): what was gathered goes first.
+            if !entry.outgoing.is_empty() {
+                let batch = mem::take(&mut entry.outgoing);
+                handle.pending.fetch_add(batch.len(), Ordering::Relaxed);
+                handle.deliver.do_send(Deliver(batch));
+            }
+            handle.pending.fetch_add(1, Ordering::Relaxed);
             let to = handle.deliver.clone();
             self.store_delivery(client_id, &mut delivery);
             self.send_delivery(&to, delivery);
@@ -407,6 +430,26 @@ impl RouterState {
         self.store_delivery(client_id, &mut delivery);
         if let Some(entry) = self.clients.get_mut(client_id) {
             entry.queued.push_back(delivery);
+        }
+    }
+
+    /// True when deliveries wait for [`Self::flush_deliveries`].
+    pub fn has_batched(&self) -> bool {
+        !self.batched.is_empty()
+    }
+
+    /// Sends every session the deliveries gathered for it, one [`Deliver`] each. The actor
+    /// calls it at the end of each turn of its mailbox, and before anything else that talks to
+    /// sessions (so a control message never overtakes a delivery routed before it).
+    pub fn flush_deliveries(&mut self) {
+        self.batched_count = 0;
+        for client_id in self.batched.drain(..) {
+            let Some(entry) = self.clients.get_mut(&client_id) else { continue };
+            let batch = mem::take(&mut entry.outgoing);
+            if let Presence::Online { handle, .. } = &entry.presence {
+                handle.pending.fetch_add(batch.len(), Ordering::Relaxed);
+                handle.deliver.do_send(Deliver(batch));
+            }
         }
     }
 

@@ -52,10 +52,10 @@ pub struct SessionShared {
     pub next_connection_id: AtomicU64,
     /// Metrics, store and broker-wide limits.
     pub ops: ops::SharedOps,
-    /// The plugins, if any are configured.
-    pub plugins: Option<Plugins>,
-    /// The built-in authentication and authorization policy.
-    pub policy: crate::auth::Policy,
+    /// The plugins in force, if any are configured (a reload swaps them).
+    pub plugins: Arc<crate::reload::LivePlugins>,
+    /// The built-in authentication and authorization policy (a reload swaps it).
+    pub policy: Arc<crate::reload::LivePolicy>,
 }
 
 /// Where the connection stands.
@@ -313,8 +313,10 @@ impl StreamHandler<Result<Packet, ReadError>> for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        self.pending.fetch_sub(1, Ordering::Relaxed);
-        self.deliver(msg.0, ctx);
+        self.pending.fetch_sub(msg.0.len(), Ordering::Relaxed);
+        for delivery in msg.0 {
+            self.deliver(delivery, ctx);
+        }
     }
 }
 

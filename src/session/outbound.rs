@@ -60,7 +60,12 @@ impl Session {
         };
         let d = changed.as_ref().unwrap_or(d);
         let m = &d.message;
-        let Ok(expiry) = m.remaining_expiry(Instant::now()) else {
+        // Reading the clock costs more than the rest of this check: only when there is an expiry.
+        let expiry = match m.properties.message_expiry_interval {
+            None => Ok(None),
+            Some(_) => m.remaining_expiry(Instant::now()),
+        };
+        let Ok(expiry) = expiry else {
             // Expired while queued: not delivered [MQTT-3.3.2-5].
             if let Some(id) = packet_id {
                 self.outbound.abandon(id);

@@ -12,12 +12,32 @@ use tokio::sync::Notify;
 /// Buffers above this capacity are not kept between writes, so idle sessions stay small.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
+/// The writer stops waiting for more once this much is buffered...
+const COALESCE_BYTES: usize = 32 * 1024;
+/// ...or after this many passes of the thread's run queue.
+const MAX_COALESCE_PASSES: usize = 8;
+
 struct State {
     buf: BytesMut,
     /// Bytes handed to the socket but not yet written.
     writing: usize,
     closing: bool,
     failed: bool,
+}
+
+/// Returns `Pending` once, rescheduling the task at the back of the thread's run queue.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
 }
 
 /// Handle to the write buffer and its writer task.
@@ -51,6 +71,19 @@ impl Outbox {
                         break io.shutdown().await.err();
                     }
                     wk.notified().await;
+                    // Let the other tasks ready on this thread (this session's actor, the router,
+                    // other sessions) run first, for as long as they keep adding to the buffer:
+                    // under load one write then carries many packets (the actor handles at most
+                    // 16 packets of a burst before it yields to us). On an idle thread this costs
+                    // one pass of the run queue: no syscall, no timer.
+                    for _ in 0..MAX_COALESCE_PASSES {
+                        let before = st.borrow().buf.len();
+                        YieldOnce(false).await;
+                        let after = st.borrow().buf.len();
+                        if after == before || after >= COALESCE_BYTES {
+                            break;
+                        }
+                    }
                     continue;
                 }
                 // Flush too: TLS and WebSocket streams may hold written bytes back until then.

@@ -8,11 +8,11 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::handshake::Settled;
-use super::{Session, SessionShared};
+use super::Session;
 use crate::auth::acl::Action;
 use crate::auth::{AuthAnswer, ConnectRequest, Identity};
 use crate::message::Message;
-use crate::plugins::{self, Hook, PluginMask, SubVerdict, Transformed};
+use crate::plugins::{self, Hook, SubVerdict, Transformed};
 use crate::protocol::{Auth, AuthProperties, Connect, Packet, QoS, ReasonCode};
 use crate::router::messages::{Delivery, SubscribeFilter};
 
@@ -22,6 +22,8 @@ pub struct Plugins {
     pub host: Arc<plugins::PluginHost>,
     /// Threads running `authenticate` (when a plugin implements it).
     pub auth: Option<plugins::AuthPool>,
+    /// Each listener's plugins (`[[listener]]` order), resolved against this host's plugins.
+    pub masks: Arc<[plugins::PluginMask]>,
 }
 
 /// A CONNECT whose authentication is under way (waiting for the client's next AUTH, when it
@@ -32,17 +34,10 @@ pub(super) struct PendingAuth {
     req: ConnectRequest,
 }
 
-impl SessionShared {
-    /// The host, when a plugin of the listener's selection implements `hook`.
-    fn host_with(&self, hook: Hook, mask: &PluginMask) -> Option<&Arc<plugins::PluginHost>> {
-        self.plugins.as_ref().map(|p| &p.host).filter(|h| h.has_in(hook, mask))
-    }
-}
-
 impl Session {
-    /// The plugins of this client's listener.
-    pub(super) fn plugin_mask(&self) -> &PluginMask {
-        &self.peer_info.policy.plugins
+    /// The position of this client's listener (which plugins apply: [`Plugins::masks`]).
+    pub(super) fn listener_index(&self) -> usize {
+        self.peer_info.policy.listener
     }
 
     /// This client's listener's overrides of `[auth]`.
@@ -79,18 +74,18 @@ impl Session {
     }
 
     fn run_auth(&mut self, step: PendingAuth, ctx: &mut Context<Self>) {
-        let mask = self.plugin_mask();
-        let pool = self.shared.plugins.as_ref().filter(|p| p.host.has_in(Hook::Authenticate, mask));
-        let Some(pool) = pool.and_then(|p| p.auth.as_ref()) else {
-            let answer =
-                self.shared.policy.decide_connect(&step.req, AuthAnswer::Next, self.auth_overrides());
+        let now = self.shared.plugins.load();
+        let Some((pool, mask)) = now.auth_for(self.listener_index()) else {
+            let overrides = self.auth_overrides();
+            let answer = self.shared.policy.load().decide_connect(&step.req, AuthAnswer::Next, overrides);
             return self.authenticated(step, answer, ctx);
         };
         match pool.submit(step.req.clone(), mask.clone()) {
             Ok(rx) => {
                 ctx.wait(rx.into_actor(self).map(move |answer, act, ctx| {
                     let answer = answer.unwrap_or(AuthAnswer::Deny(ReasonCode::ServerUnavailable, None));
-                    let answer = act.shared.policy.decide_connect(&step.req, answer, act.auth_overrides());
+                    let answer =
+                        act.shared.policy.load().decide_connect(&step.req, answer, act.auth_overrides());
                     act.authenticated(step, answer, ctx)
                 }));
             }
@@ -186,9 +181,9 @@ impl Session {
             tracing::debug!(client_id = %self.client_id, topic = %message.topic, "publish not authorized");
             return Err(ReasonCode::NotAuthorized);
         }
-        let shared = self.shared.clone();
-        let mask = self.plugin_mask();
-        let (Some(host), Some(identity)) = (shared.host_with(Hook::OnPublish, mask), self.who()) else {
+        let now = self.shared.plugins.load();
+        let on_publish = now.host_with(Hook::OnPublish, self.listener_index());
+        let (Some((host, mask)), Some(identity)) = (on_publish, self.who()) else {
             return Ok(message);
         };
         match plugins::with_local(host, |set| set.transform(identity, message, false, mask)) {
@@ -201,13 +196,13 @@ impl Session {
     fn may_publish(&self, topic: &str, qos: QoS, retain: bool) -> bool {
         let shared = &self.shared;
         let Some(identity) = self.who() else { return true };
-        let mask = self.plugin_mask();
+        let now = shared.plugins.load();
         let plugins = || {
-            let host = shared.host_with(Hook::AuthorizePublish, mask)?;
+            let (host, mask) = now.host_with(Hook::AuthorizePublish, self.listener_index())?;
             plugins::with_local(host, |set| set.authorize_publish(identity, topic, qos as u8, retain, mask))
         };
         let action = Action::Publish(topic);
-        shared.policy.authorize(&self.grants, identity.who(), action, plugins, self.auth_overrides())
+        shared.policy.load().authorize(&self.grants, identity.who(), action, plugins, self.auth_overrides())
     }
 
     /// Authorizes the subscriptions that passed validation: a refused one becomes
@@ -215,7 +210,7 @@ impl Session {
     pub(super) fn authorize_subscriptions(&mut self, checked: &mut [Result<SubscribeFilter, ReasonCode>]) {
         let shared = self.shared.clone();
         let Some(identity) = self.who().cloned() else { return };
-        let (policy, who) = (&shared.policy, identity.who());
+        let (policy, who) = (shared.policy.load(), identity.who());
         let mut open = Vec::new();
         for (k, c) in checked.iter_mut().enumerate() {
             let Ok(f) = c else { continue };
@@ -228,9 +223,9 @@ impl Session {
         if open.is_empty() {
             return;
         }
-        let mask = self.plugin_mask();
-        let verdicts = match shared.host_with(Hook::AuthorizeSubscribe, mask) {
-            Some(host) => {
+        let verdicts = match shared.plugins.load().host_with(Hook::AuthorizeSubscribe, self.listener_index())
+        {
+            Some((host, mask)) => {
                 let subs: Vec<(String, u8)> = open
                     .iter()
                     .filter_map(|&k| checked[k].as_ref().ok())
@@ -259,9 +254,9 @@ impl Session {
     /// Runs the `on-deliver` pipeline for one delivery: `Ok(None)` unchanged, `Ok(Some(d))`
     /// modified, `Err(())` dropped. The plugins are those of this (the subscriber's) listener.
     pub(super) fn on_deliver_hook(&mut self, d: &Delivery) -> Result<Option<Delivery>, ()> {
-        let shared = self.shared.clone();
-        let mask = self.plugin_mask();
-        let (Some(host), Some(identity)) = (shared.host_with(Hook::OnDeliver, mask), self.who()) else {
+        let now = self.shared.plugins.load();
+        let on_deliver = now.host_with(Hook::OnDeliver, self.listener_index());
+        let (Some((host, mask)), Some(identity)) = (on_deliver, self.who()) else {
             return Ok(None);
         };
         match plugins::with_local(host, |set| set.transform(identity, d.message.clone(), true, mask)) {

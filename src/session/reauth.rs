@@ -44,9 +44,9 @@ impl Session {
         ra.busy = true;
         ra.challenged = false;
         let req = ra.req.clone();
-        let pool = self.shared.plugins.as_ref().and_then(|p| p.auth.as_ref());
-        let mask = self.plugin_mask().clone();
-        let Some(Ok(rx)) = pool.map(|p| p.submit(req, mask)) else {
+        let now = self.shared.plugins.load();
+        let pool = now.auth_for(self.listener_index());
+        let Some(Ok(rx)) = pool.map(|(p, mask)| p.submit(req, mask.clone())) else {
             return self.close(ctx, Some(ReasonCode::ServerBusy), true);
         };
         // `spawn`, not `wait`: the session keeps serving while the plugins think.
@@ -60,7 +60,7 @@ impl Session {
         let overrides = self.auth_overrides();
         let Some(ra) = self.reauth.as_mut() else { return };
         ra.busy = false;
-        let answer = self.shared.policy.decide_connect(&ra.req, answer, overrides);
+        let answer = self.shared.policy.load().decide_connect(&ra.req, answer, overrides);
         let method = ra.req.auth_method.clone();
         let auth = |reason, data| {
             Packet::Auth(Auth {

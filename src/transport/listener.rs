@@ -72,8 +72,8 @@ pub struct ListenerSpec {
     pub identity_as_username: bool,
     /// Connection slots (`max_connections`), if limited.
     pub limit: Option<Arc<Semaphore>>,
-    /// The listener's plugins and `[auth]` overrides (all plugins, none, until the broker
-    /// resolves them against its plugins).
+    /// The listener's position (which picks its plugins) and `[auth]` overrides; the broker
+    /// sets it (the default: position 0, no overrides).
     pub policy: Arc<ListenerPolicy>,
 }
 
@@ -121,10 +121,17 @@ impl ListenerSpec {
 pub async fn serve(
     spec: Arc<ListenerSpec>,
     shared: Arc<SessionShared>,
-    stream: TcpStream,
+    stream: std::net::TcpStream,
     mut info: PeerInfo,
     permit: Option<OwnedSemaphorePermit>,
 ) {
+    // Registered with this (the worker's) reactor, so its readiness wakes this thread only.
+    let stream = match TcpStream::from_std(stream) {
+        Ok(s) => s,
+        Err(e) => {
+            return tracing::warn!(listener = %spec.name, peer = %info.addr, error = %e, "cannot register the connection")
+        }
+    };
     let max_packet = info.max_packet_size(&shared.config.mqtt);
     let timeout = Duration::from_secs(u64::from(shared.config.mqtt.connect_timeout_secs).max(1));
     let result = tokio::time::timeout(timeout, upgrade(&spec.upgrade, stream, &mut info, max_packet)).await;

@@ -42,6 +42,17 @@ pub async fn accept_loop(
             None => None,
         };
         let _ = stream.set_nodelay(true);
+        // Hand the worker a plain socket: it registers it with its own reactor, so readiness
+        // events wake the session's thread directly. (A tokio stream stays registered with the
+        // accepting thread's reactor: every read would then cost a wake-up of this thread and a
+        // cross-thread hand-off to the worker.)
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(listener = %spec.name, %peer, error = %e, "cannot hand the connection to a worker");
+                continue;
+            }
+        };
         let worker = &workers[next % workers.len()];
         next = next.wrapping_add(1);
         let mut info = PeerInfo::new(peer, spec.name.clone());

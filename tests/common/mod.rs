@@ -46,10 +46,21 @@ impl TestBroker {
 
     /// Configuration from TOML; the listeners are replaced by one on an ephemeral port.
     pub fn with_toml(toml: &str) -> Self {
+        Self::with_config(Self::config(toml))
+    }
+
+    /// The configuration [`TestBroker::with_toml`] starts from.
+    pub fn config(toml: &str) -> Config {
         let mut config = Config::from_toml_str(toml, "test").expect("test config");
         config.listeners[0].bind = "127.0.0.1:0".parse().unwrap();
         config.listeners.truncate(1);
-        Self::with_config(config)
+        config
+    }
+
+    /// Reloads the running broker with this TOML, read like [`TestBroker::with_toml`] (what
+    /// SIGHUP does with the configuration file).
+    pub fn reload(&self, toml: &str) -> aviary::reload::ReloadReport {
+        self.handle.reload(&Self::config(toml))
     }
 
     /// A given configuration (its listeners are used as they are).
@@ -271,11 +282,11 @@ pub struct Raw {
 
 impl Raw {
     pub async fn connect(b: &TestBroker) -> Raw {
-        Raw::connect_to(b.addr).await
+        Self::connect_addr(b.addr).await
     }
 
-    /// Connects to a given listener address.
-    pub async fn connect_to(addr: SocketAddr) -> Raw {
+    /// Connects to any broker (a spawned process, say).
+    pub async fn connect_addr(addr: SocketAddr) -> Raw {
         let stream = within("tcp connect", TcpStream::connect(addr)).await.unwrap();
         Raw { stream, buf: BytesMut::new(), protocol: Protocol::V5 }
     }

@@ -1,4 +1,4 @@
-//! Operations: metrics, `$SYS`, the admin API, limits, signals and persistence. Several tests
+//! Operations: metrics, `$SYS`, the admin API, limits, signals, reloads and persistence. Several tests
 //! run the real `aviary` binary (`CARGO_BIN_EXE_aviary`) with a temporary configuration; the
 //! disk-full test mounts a tmpfs and so needs root.
 
@@ -12,6 +12,7 @@ mod lifecycle;
 mod limits;
 mod observe;
 mod persistence;
+mod reload;
 
 use common::TestBroker;
 

@@ -45,7 +45,8 @@ async fn alongside<F: std::future::Future<Output = ()>>(by: &mut (Raw, Raw), evi
 }
 
 fn failures(b: &TestBroker) -> (u64, u64) {
-    let s = b.handle.plugins().unwrap().stats_of("hostile").unwrap();
+    let host = b.handle.plugins().unwrap();
+    let s = host.stats_of("hostile").unwrap();
     (s.failures.load(Ordering::Relaxed), s.timeouts.load(Ordering::Relaxed))
 }
 
@@ -148,7 +149,8 @@ async fn repeated_failures_open_the_circuit_breaker() {
     }
     // Open: the plugin is not called, and it fails closed for everyone.
     assert_eq!(publish(&mut good, "t", b"x", QoS::AtLeastOnce).await, Some(ReasonCode::NotAuthorized));
-    let s = b.handle.plugins().unwrap().stats_of("hostile").unwrap();
+    let host = b.handle.plugins().unwrap();
+    let s = host.stats_of("hostile").unwrap();
     assert_eq!(s.breaker_opened.load(Ordering::Relaxed), 1);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(

@@ -14,13 +14,18 @@ use aviary::Broker;
 use crate::common::TestBroker;
 use crate::support::*;
 
-/// A broker with every listener of `toml` on an ephemeral port.
-fn broker(toml: &str) -> TestBroker {
+/// `toml` with every listener on an ephemeral port.
+fn config(toml: &str) -> Config {
     let mut config = Config::from_toml_str(toml, "test").expect("test config");
     for l in &mut config.listeners {
         l.bind = "127.0.0.1:0".parse().expect("addr");
     }
-    TestBroker::with_config(config)
+    config
+}
+
+/// A broker with every listener of `toml` on an ephemeral port.
+fn broker(toml: &str) -> TestBroker {
+    TestBroker::with_config(config(toml))
 }
 
 /// The address of the listener called `name`.
@@ -228,6 +233,57 @@ plugins = []
     }
     no_publish(&mut watcher, 200).await;
     assert_eq!(calls(&b, "acl", Hook::AuthorizePublish), 2, "only `guarded`'s publishes");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_reload_keeps_each_listeners_selection() {
+    let acl = plugin_toml(
+        "acl",
+        "acl",
+        "grants = []\n[[plugin.config.rules]]\nallow = false\naccess = \"all\"\ntopic = \"secret/#\"",
+    );
+    let enrich = plugin_toml("enrich", "transform_json_enrich", "grants = []");
+    let listeners = "[[listener]]\nname = \"guarded\"\nplugins = [\"acl\"]\n\
+                     [[listener]]\nname = \"enriched\"\nplugins = [\"enrich\"]\n";
+    let b = broker(&format!("{listeners}{acl}{enrich}"));
+    let (guarded, enriched) = (at(&b, "guarded"), at(&b, "enriched"));
+    let (mut watcher, _) = connect_at(enriched, Protocol::V5, "watcher", None, None).await;
+    assert_eq!(subscribe(&mut watcher, &[("#", QoS::AtMostOnce)]).await, vec![ReasonCode::Success]);
+    let (mut g, _) = connect_at(guarded, Protocol::V5, "g", None, None).await;
+    let (mut e, _) = connect_at(enriched, Protocol::V5, "e", None, None).await;
+
+    // Each listener keeps its own plugin whatever the order of the [[plugin]] tables.
+    for (round, plugins) in [(0, format!("{acl}{enrich}")), (1, format!("{enrich}{acl}"))] {
+        if round == 1 {
+            let report = b.handle.reload(&config(&format!("{listeners}{plugins}")));
+            assert_eq!(report.applied, vec!["plugins"], "{report:?}");
+        }
+        assert_eq!(
+            publish(&mut g, "secret/g", b"{}", QoS::AtLeastOnce).await,
+            Some(ReasonCode::NotAuthorized)
+        );
+        assert_eq!(
+            publish(&mut g, "open/g", br#"{"n":1}"#, QoS::AtLeastOnce).await,
+            Some(ReasonCode::Success)
+        );
+        assert_eq!(next_publish(&mut watcher).await.payload, &br#"{"n":1}"#[..], "no enrich on guarded");
+        assert_eq!(
+            publish(&mut e, "secret/e", br#"{"n":2}"#, QoS::AtLeastOnce).await,
+            Some(ReasonCode::Success)
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&next_publish(&mut watcher).await.payload).expect("json");
+        assert_eq!(v["client_id"], "e", "enriched, and no acl, on `enriched` (round {round})");
+    }
+
+    // The running `guarded` names acl: a reload without it is refused, the old plugins stay.
+    let without_acl =
+        "[[listener]]\nname = \"guarded\"\n[[listener]]\nname = \"enriched\"\nplugins = [\"enrich\"]\n";
+    let report = b.handle.reload(&config(&format!("{without_acl}{enrich}")));
+    let failed = format!("{:?}", report.failed);
+    assert!(failed.contains("listener `guarded` names plugin `acl`"), "{report:?}");
+    assert_eq!(report.restart_needed, vec!["listener"], "{report:?}");
+    assert_eq!(publish(&mut g, "secret/g", b"{}", QoS::AtLeastOnce).await, Some(ReasonCode::NotAuthorized));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,6 +5,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+/// The real `aviary` binary with a temporary configuration (shared with the operations tests).
+#[path = "../ops/util.rs"]
+#[allow(dead_code)]
+mod ops_util;
 
 mod support;
 
@@ -17,4 +21,5 @@ mod listeners;
 mod loading;
 mod metrics;
 mod passwd;
+mod reload;
 mod transform;

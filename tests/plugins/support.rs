@@ -80,7 +80,7 @@ pub async fn connect_as(
     connect_at(b.addr, protocol, id, user, password).await
 }
 
-/// [`connect_as`] on the listener bound to `addr`.
+/// [`connect_as`] to any broker address (a spawned `aviary` process, say).
 pub async fn connect_at(
     addr: std::net::SocketAddr,
     protocol: Protocol,
@@ -88,7 +88,7 @@ pub async fn connect_at(
     user: Option<&str>,
     password: Option<&[u8]>,
 ) -> (Raw, ReasonCode) {
-    let mut raw = Raw::connect_to(addr).await;
+    let mut raw = Raw::connect_addr(addr).await;
     raw.protocol = protocol;
     let mut c = connect_packet(protocol, id);
     c.username = user.map(Into::into);

@@ -198,7 +198,7 @@ impl RouterState {
         if delivery.store_seq.is_some() {
             self.ops.deferred.push((to.clone(), delivery));
         } else {
-            to.do_send(Deliver(delivery));
+            to.do_send(Deliver(vec![delivery]));
         }
     }
 
@@ -221,7 +221,7 @@ impl RouterState {
             }
         }
         for (to, d) in ops.deferred.drain(..) {
-            to.do_send(Deliver(d));
+            to.do_send(Deliver(vec![d]));
         }
     }
 

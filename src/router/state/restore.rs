@@ -45,6 +45,7 @@ impl RouterState {
             }
             let generation = self.generation();
             let mut entry = ClientEntry {
+                outgoing: Vec::new(),
                 presence: Presence::Offline,
                 subscriptions: FxHashMap::default(),
                 info: ClientInfo { session_expiry_secs: s.expiry_secs, ..ClientInfo::default() },
