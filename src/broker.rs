@@ -187,7 +187,9 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
         let router_arbiter =
             (config.workers.router_thread == RouterThread::Dedicated).then(actix_rt::Arbiter::new);
         let mqtt = Arc::new(config.mqtt.clone());
+        let backpressure = Arc::new(crate::flow::Backpressure::default());
         let ops = RouterOps {
+            backpressure: backpressure.clone(),
             metrics: metrics.clone(),
             sys_interval: Duration::from_secs(config.mqtt.sys_interval_secs),
             max_retained: config.limits.max_retained_messages,
@@ -207,6 +209,7 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
                 metrics: metrics.clone(),
                 store: store.clone(),
                 open_connections: Default::default(),
+                backpressure,
             },
             plugins: plugins.clone(),
             policy,

@@ -48,6 +48,7 @@ pub mod auth;
 pub mod bench;
 pub mod broker;
 pub mod config;
+pub mod flow;
 pub mod http;
 pub mod message;
 pub mod metrics;

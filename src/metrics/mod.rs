@@ -251,6 +251,10 @@ impl Metrics {
     pub fn dropped(&self, reason: DropReason) {
         self.dropped[reason as usize].inc();
     }
+    /// Counts `n` deliveries dropped for `reason`.
+    pub fn dropped_n(&self, reason: DropReason, n: u64) {
+        self.dropped[reason as usize].add(n);
+    }
     /// Deliveries dropped for `reason` in sessions.
     pub fn dropped_count(&self, reason: DropReason) -> u64 {
         self.dropped[reason as usize].get()

@@ -196,6 +196,12 @@ pub struct Unsubscribe {
     pub filters: Vec<ByteString>,
 }
 
+/// Session -> router: while reads are paused, this session handled deliveries (the router
+/// re-checks whether it may resume them; see [`crate::flow`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drained;
+
 /// Session -> router: route a message (after validation, authorization and transforms).
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -144,6 +144,13 @@ impl Handler<Publish> for Router {
     }
 }
 
+impl Handler<Drained> for Router {
+    type Result = ();
+    fn handle(&mut self, _: Drained, ctx: &mut Context<Self>) {
+        self.turn(ctx, RouterState::recheck_congestion);
+    }
+}
+
 impl Handler<PublishAcked> for Router {
     type Result = ();
     fn handle(&mut self, msg: PublishAcked, ctx: &mut Context<Self>) {

@@ -27,6 +27,9 @@ pub use ops::RouterOps;
 /// Deliveries of QoS 0 allowed in a session's mailbox when `max_queued_messages` is unlimited.
 const QOS0_MAILBOX_CAP: usize = 10_000;
 
+/// While reads are paused, a session's mailbox may hold this many times its usual limit.
+const PAUSED_CAP_FACTOR: usize = 4;
+
 /// Gathered deliveries (all sessions) that make the router send them before its turn ends,
 /// so a long turn under load neither delays them nor holds much memory.
 const FLUSH_AT: usize = 1024;
@@ -81,6 +84,12 @@ pub struct RouterState {
     batched: Vec<ByteString>,
     /// Deliveries waiting there, over all clients.
     batched_count: usize,
+    /// Sessions whose mailbox holds more deliveries than `flow_high` (then `flow_low`):
+    /// while there is one, sessions pause reading (see [`crate::flow`]).
+    congested: Vec<ByteString>,
+    flow_high: usize,
+    flow_low: usize,
+    backpressure: Arc<crate::flow::Backpressure>,
     /// Metrics, `$SYS`, limits and persistence.
     ops: ops::OpsState,
 }
@@ -93,7 +102,16 @@ impl RouterState {
 
     /// Empty state with operations hooks (metrics, limits, store).
     pub fn with_ops(config: Arc<MqttConfig>, ops: &RouterOps) -> Self {
+        let smallest_cap = match config.max_queued_messages {
+            0 => QOS0_MAILBOX_CAP,
+            n => n,
+        };
+        let flow_high = crate::flow::Backpressure::high_mark(smallest_cap);
         RouterState {
+            congested: Vec::new(),
+            flow_high,
+            flow_low: crate::flow::Backpressure::low_mark(flow_high),
+            backpressure: ops.backpressure.clone(),
             ops: ops::OpsState::new(ops),
             config,
             clients: Registry::default(),
@@ -385,10 +403,23 @@ impl RouterState {
                 (_, 0) => usize::MAX,
                 (_, n) => n,
             };
-            if handle.pending() + entry.outgoing.len() >= cap {
+            let waiting = handle.pending() + entry.outgoing.len();
+            // While reads are paused, what is already on its way (the router's mailbox, the
+            // sessions' read buffers) may still arrive: allow it room rather than drop it.
+            let cap = match self.backpressure.is_paused() {
+                true => cap.saturating_mul(PAUSED_CAP_FACTOR),
+                false => cap,
+            };
+            if waiting >= cap {
                 self.stats.dropped_queue_full += 1;
                 self.ops.metrics.limit_hit(crate::metrics::Limit::QueuedMessages);
                 return;
+            }
+            if waiting + 1 >= self.flow_high && !self.congested.contains(client_id) {
+                // This session's thread cannot keep up: pause reads broker-wide until it can,
+                // rather than drop what publishers were already told is accepted.
+                self.congested.push(client_id.clone());
+                self.backpressure.pause();
             }
             if self.ops.store.is_none() || delivery.qos == QoS::AtMostOnce {
                 // Hot path: nothing to persist; gathered until the end of the router's turn.
@@ -450,6 +481,21 @@ impl RouterState {
                 handle.pending.fetch_add(batch.len(), Ordering::Relaxed);
                 handle.deliver.do_send(Deliver(batch));
             }
+        }
+        self.recheck_congestion();
+    }
+
+    /// Drops sessions that drained (or left) from the congested set; reads resume when none
+    /// is left. Runs every turn, and when a session reports progress while reads are paused.
+    pub fn recheck_congestion(&mut self) {
+        if self.congested.is_empty() {
+            return;
+        }
+        let (clients, low) = (&self.clients, self.flow_low);
+        self.congested
+            .retain(|id| clients.get(id).and_then(|e| e.online()).is_some_and(|h| h.pending() > low));
+        if self.congested.is_empty() {
+            self.backpressure.resume();
         }
     }
 

@@ -12,7 +12,11 @@ use bytes::BytesMut;
 use futures_util::Stream;
 use tokio::io::AsyncRead;
 
+use crate::flow::Backpressure;
 use crate::protocol::{self, DecodeError, Packet, Protocol};
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use tokio::sync::futures::OwnedNotified;
 
 /// Bytes read per syscall at most.
 const SCRATCH_BYTES: usize = 64 * 1024;
@@ -41,6 +45,12 @@ pub struct PacketStream<R> {
     max_packet_size: u32,
     done: bool,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    backpressure: Option<std::sync::Arc<Backpressure>>,
+    /// Deliveries waiting in this session's mailbox: a session with some keeps reading (its
+    /// client's acknowledgements are what lets them out).
+    own_pending: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+    /// Registered for the end of a pause.
+    resumed: Option<Pin<Box<OwnedNotified>>>,
 }
 
 impl<R> PacketStream<R> {
@@ -53,6 +63,9 @@ impl<R> PacketStream<R> {
             max_packet_size,
             done: false,
             metrics: None,
+            backpressure: None,
+            own_pending: None,
+            resumed: None,
         }
     }
 
@@ -60,6 +73,42 @@ impl<R> PacketStream<R> {
     pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
         self.metrics = Some(metrics);
         self
+    }
+
+    /// Pauses reading while `backpressure` says so (see [`crate::flow`]), unless deliveries
+    /// wait in this session's mailbox (`pending`).
+    pub fn with_backpressure(
+        mut self,
+        backpressure: std::sync::Arc<Backpressure>,
+        pending: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Self {
+        self.backpressure = Some(backpressure);
+        self.own_pending = Some(pending);
+        self
+    }
+
+    /// Ready when reading may go on.
+    fn poll_flow(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(bp) = &self.backpressure else { return Poll::Ready(()) };
+        let consuming = || self.own_pending.as_ref().is_some_and(|p| p.load(Ordering::Relaxed) > 0);
+        loop {
+            if !bp.is_paused() || consuming() {
+                self.resumed = None;
+                return Poll::Ready(());
+            }
+            match &mut self.resumed {
+                None => {
+                    // Registered before the flag is read again, so a resume in between counts.
+                    let mut waiter = Box::pin(bp.resumed());
+                    waiter.as_mut().enable();
+                    self.resumed = Some(waiter);
+                }
+                Some(waiter) => {
+                    std::task::ready!(waiter.as_mut().poll(cx));
+                    self.resumed = None;
+                }
+            }
+        }
     }
 
     fn decode(&mut self) -> Result<Option<Packet>, DecodeError> {
@@ -96,6 +145,7 @@ impl<R: AsyncRead + Unpin> Stream for PacketStream<R> {
                     return Poll::Ready(Some(Err(ReadError::Decode(e))));
                 }
             }
+            std::task::ready!(this.poll_flow(cx));
             let read = SCRATCH.with(|s| {
                 let mut scratch = s.borrow_mut();
                 scratch.clear();

@@ -52,6 +52,8 @@ pub struct Outbound {
     max_queued: usize,
     max_queued_bytes: usize,
     dropped: u64,
+    /// Drops not yet reported to the metrics.
+    unreported: u64,
     /// Store keys of dropped deliveries, for the session to tell the store.
     dropped_seqs: Vec<u64>,
 }
@@ -69,6 +71,7 @@ impl Outbound {
             max_queued,
             max_queued_bytes,
             dropped: 0,
+            unreported: 0,
             dropped_seqs: Vec::new(),
         }
     }
@@ -116,6 +119,7 @@ impl Outbound {
             || (self.max_queued_bytes != 0 && self.queued_bytes + size > self.max_queued_bytes);
         if full {
             self.dropped += 1;
+            self.unreported += 1;
             self.dropped_seqs.extend(delivery.store_seq);
             return;
         }
@@ -160,9 +164,9 @@ impl Outbound {
         self.inflight.get(&packet_id).map(|e| &e.delivery)
     }
 
-    /// Store keys of deliveries dropped since the last call.
-    pub fn take_dropped_seqs(&mut self) -> Vec<u64> {
-        std::mem::take(&mut self.dropped_seqs)
+    /// Deliveries dropped since the last call, and the store keys of those that had one.
+    pub fn take_dropped(&mut self) -> (u64, Vec<u64>) {
+        (std::mem::take(&mut self.unreported), std::mem::take(&mut self.dropped_seqs))
     }
 
     /// Forgets an in-flight message that could not be sent (e.g. too large for the client).

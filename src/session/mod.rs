@@ -144,7 +144,12 @@ impl Session {
         shared.ops.metrics.connections_accepted.inc();
         Session::start_in_arbiter(arbiter, move |ctx| {
             let max_packet = peer.max_packet_size(&shared.config.mqtt);
-            ctx.add_stream(PacketStream::new(reader, max_packet).with_metrics(shared.ops.metrics.clone()));
+            let pending = Arc::new(AtomicUsize::new(0));
+            ctx.add_stream(
+                PacketStream::new(reader, max_packet)
+                    .with_metrics(shared.ops.metrics.clone())
+                    .with_backpressure(shared.ops.backpressure.clone(), pending.clone()),
+            );
             let addr = ctx.address();
             let out = Outbox::spawn(writer, move |err| addr.do_send(WriterDone(err)));
             let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
@@ -170,7 +175,7 @@ impl Session {
                 inbound_aliases: FxHashMap::default(),
                 outbound_aliases: FxHashMap::default(),
                 subscriptions: FxHashSet::default(),
-                pending: Arc::new(AtomicUsize::new(0)),
+                pending,
                 dropped: 0,
                 reason_string: None,
                 identity: None,
@@ -316,6 +321,9 @@ impl Handler<Deliver> for Session {
         self.pending.fetch_sub(msg.0.len(), Ordering::Relaxed);
         for delivery in msg.0 {
             self.deliver(delivery, ctx);
+        }
+        if self.shared.ops.backpressure.is_paused() {
+            self.shared.router.do_send(crate::router::messages::Drained);
         }
     }
 }

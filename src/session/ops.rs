@@ -26,6 +26,8 @@ pub struct SharedOps {
     pub store: Option<StoreHandle>,
     /// Connections open now (over every listener).
     pub open_connections: Arc<AtomicUsize>,
+    /// Set by the router while a session's mailbox is congested: reads pause.
+    pub backpressure: Arc<crate::flow::Backpressure>,
 }
 
 /// Holds one slot of `limits.max_connections` until dropped.
@@ -251,8 +253,12 @@ impl Session {
 
     /// Tells the store about deliveries the outbound queue dropped.
     pub(super) fn note_dropped(&mut self) {
-        for seq in self.outbound.take_dropped_seqs() {
-            self.metrics().dropped(DropReason::QueueFull);
+        let (count, seqs) = self.outbound.take_dropped();
+        if count > 0 {
+            // Counted whether or not the message was in the store.
+            self.metrics().dropped_n(DropReason::QueueFull, count);
+        }
+        for seq in seqs {
             self.store_complete(Some(seq));
         }
     }

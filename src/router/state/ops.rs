@@ -18,6 +18,8 @@ use crate::protocol::{QoS, ReasonCode};
 
 /// What the broker gives the router beyond the MQTT configuration.
 pub struct RouterOps {
+    /// The pause flag the router sets while a session's mailbox is congested.
+    pub backpressure: Arc<crate::flow::Backpressure>,
     /// Shared metrics.
     pub metrics: Arc<Metrics>,
     /// `$SYS` interval; zero disables `$SYS`.
@@ -33,6 +35,7 @@ pub struct RouterOps {
 impl Default for RouterOps {
     fn default() -> Self {
         RouterOps {
+            backpressure: Default::default(),
             metrics: Arc::new(Metrics::default()),
             sys_interval: Duration::ZERO,
             max_retained: 0,
