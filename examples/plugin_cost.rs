@@ -17,7 +17,7 @@ use std::time::Instant;
 use aviary::auth::Identity;
 use aviary::config::Config;
 use aviary::message::{Message, MessageProperties};
-use aviary::plugins::{PluginHost, PluginSet};
+use aviary::plugins::{PluginHost, PluginMask, PluginSet};
 use aviary::protocol::{Protocol, QoS};
 
 const CALLS: u32 = 100_000;
@@ -61,26 +61,28 @@ fn main() -> anyhow::Result<()> {
         received_at: Instant::now(),
     });
 
+    // Every plugin, as for a listener without a `plugins` key.
+    let all = PluginMask::all();
     let noop = host("noop", "hostile", "[plugin.config]\nhook = \"none\"")?;
     let mut set = PluginSet::new(noop);
     per_call("on-publish, returns pass (hostile fixture)", || {
-        std::hint::black_box(set.transform(&who, msg.clone(), false));
+        std::hint::black_box(set.transform(&who, msg.clone(), false, &all));
     });
     per_call("authorize-publish, returns next (hostile fixture)", || {
-        std::hint::black_box(set.authorize_publish(&who, "sensors/room1/temperature", 0, false));
+        std::hint::black_box(set.authorize_publish(&who, "sensors/room1/temperature", 0, false, &all));
     });
 
     let enrich = host("enrich", "transform_json_enrich", "")?;
     let mut set = PluginSet::new(enrich);
     per_call("on-publish, JSON enrich (modifies the payload)", || {
-        std::hint::black_box(set.transform(&who, msg.clone(), false));
+        std::hint::black_box(set.transform(&who, msg.clone(), false, &all));
     });
 
     let acl =
         host("acl", "acl", "[[plugin.config.rules]]\nallow = true\naccess = \"all\"\ntopic = \"sensors/#\"")?;
     let mut set = PluginSet::new(acl);
     per_call("authorize-publish, acl plugin (one rule)", || {
-        std::hint::black_box(set.authorize_publish(&who, "sensors/room1/temperature", 0, false));
+        std::hint::black_box(set.authorize_publish(&who, "sensors/room1/temperature", 0, false, &all));
     });
     Ok(())
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use crate::auth::ListenerPolicy;
 use crate::config::{Config, RouterThread};
 use crate::metrics::Metrics;
 use crate::persistence::{self, StoreError, StoreHandle};
@@ -68,6 +69,9 @@ pub enum BrokerError {
     /// A plugin could not be loaded.
     #[error(transparent)]
     Plugin(#[from] crate::plugins::PluginError),
+    /// A listener selects a plugin that is not configured.
+    #[error(transparent)]
+    ListenerPlugin(#[from] crate::plugins::UnknownPlugin),
 }
 
 /// Entry point.
@@ -93,16 +97,18 @@ impl Broker {
     /// Binds every listener and starts the broker on a thread of its own.
     pub fn start(config: Config) -> Result<BrokerHandle, BrokerError> {
         let config = Arc::new(config);
+        let masks = crate::plugins::listener_masks(&config.listeners, &config.plugins)?;
         let plugins = match config.plugins.is_empty() {
             true => None,
             false => Some(PluginHost::load(&config.plugins, &config.plugin_runtime, &config.base_dir)?),
         };
-        let plugins = plugins.map(plugins_for).transpose().map_err(BrokerError::Thread)?;
+        let plugins = plugins.map(|h| plugins_for(h, masks)).transpose().map_err(BrokerError::Thread)?;
         let plugins = Arc::new(LivePlugins::new(plugins));
         let policy = Arc::new(LivePolicy::new(crate::auth::Policy::new(&config.auth)));
         let mut bound = Vec::new();
-        for l in &config.listeners {
-            let spec = ListenerSpec::from_config(l)?;
+        for (i, l) in config.listeners.iter().enumerate() {
+            let mut spec = ListenerSpec::from_config(l)?;
+            spec.policy = Arc::new(ListenerPolicy::from_config(i, l));
             let listener = tcp::bind(l.bind).map_err(|source| BrokerError::Bind {
                 name: l.name.clone(),
                 addr: l.bind,

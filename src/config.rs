@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 mod listener;
 mod ops;
+pub use listener::TlsVersion;
 pub use ops::{HttpConfig, LimitsConfig, PersistenceConfig, PersistenceMode};
 
 /// The fully commented reference configuration (`config/aviary.toml`).
@@ -138,8 +139,22 @@ pub struct ListenerConfig {
     pub require_client_cert: bool,
     /// Use the client certificate's subject CN as the user name.
     pub use_identity_as_username: bool,
+    /// TLS versions accepted (tls, wss); both 1.2 and 1.3 when unset.
+    pub tls_versions: Option<Vec<TlsVersion>>,
+    /// ALPN protocols the server negotiates (tls, wss); none when unset.
+    pub alpn_protocols: Option<Vec<String>>,
+    /// PEM certificate revocation lists checked for client certificates (tls, wss; needs
+    /// `ca_file`).
+    pub crl_file: Option<PathBuf>,
     /// HTTP path of the WebSocket endpoint (ws, wss).
     pub path: String,
+    /// The `[[plugin]]`s (by name) whose hooks run for clients of this listener; all when
+    /// unset, none when empty.
+    pub plugins: Option<Vec<String>>,
+    /// Overrides `auth.allow_anonymous` for clients of this listener.
+    pub allow_anonymous: Option<bool>,
+    /// Overrides `auth.acl_default` for clients of this listener.
+    pub acl_default: Option<crate::auth::acl::AclDefault>,
 }
 
 impl Default for ListenerConfig {
@@ -155,7 +170,13 @@ impl Default for ListenerConfig {
             ca_file: None,
             require_client_cert: false,
             use_identity_as_username: false,
+            tls_versions: None,
+            alpn_protocols: None,
+            crl_file: None,
             path: "/mqtt".into(),
+            plugins: None,
+            allow_anonymous: None,
+            acl_default: None,
         }
     }
 }
@@ -346,7 +367,7 @@ impl Config {
             if !names.insert(l.name.as_str()) {
                 return bad("listener.name", &format!("`{}` is used by two listeners", l.name));
             }
-            listener::validate(l)?;
+            listener::validate(l, &self.plugins)?;
         }
         if self.listeners.is_empty() {
             return bad("listener", "at least one listener is needed");

@@ -24,7 +24,7 @@ use arc_swap::{ArcSwap, ArcSwapOption, Guard};
 
 use crate::auth::Policy;
 use crate::config::Config;
-use crate::plugins::{AuthPool, Hook, PluginHost};
+use crate::plugins::{AuthPool, Hook, PluginHost, PluginMask};
 use crate::session::Plugins;
 use crate::BrokerHandle;
 
@@ -73,25 +73,36 @@ impl PluginsNow {
         self.0.as_ref().map(|p| &p.host)
     }
 
-    /// The plugin host, if one of its plugins implements `hook`.
-    pub fn host_with(&self, hook: Hook) -> Option<&Arc<PluginHost>> {
-        self.host().filter(|h| h.has(hook))
+    /// The plugins the listener at position `listener` selects.
+    fn mask(&self, listener: usize) -> &PluginMask {
+        const ALL: &PluginMask = &PluginMask::ALL;
+        self.0.as_ref().and_then(|p| p.masks.get(listener)).unwrap_or(ALL)
     }
 
-    /// The authentication threads, when a plugin authenticates.
-    pub fn auth(&self) -> Option<&AuthPool> {
-        self.0.as_ref().and_then(|p| p.auth.as_ref())
+    /// The plugin host and the selection of the listener at position `listener`, if one of
+    /// the plugins it selects implements `hook`.
+    pub fn host_with(&self, hook: Hook, listener: usize) -> Option<(&Arc<PluginHost>, &PluginMask)> {
+        let mask = self.mask(listener);
+        self.host().filter(|h| h.has_in(hook, mask)).map(|h| (h, mask))
+    }
+
+    /// The authentication threads and the listener's selection, when a plugin it selects
+    /// authenticates.
+    pub fn auth_for(&self, listener: usize) -> Option<(&AuthPool, &PluginMask)> {
+        let (_, mask) = self.host_with(Hook::Authenticate, listener)?;
+        self.0.as_ref().and_then(|p| p.auth.as_ref()).map(|pool| (pool, mask))
     }
 }
 
-/// The sessions' view of a host: the host, plus authentication threads when a plugin
-/// authenticates.
-pub(crate) fn plugins_for(host: Arc<PluginHost>) -> std::io::Result<Plugins> {
+/// The sessions' view of a host: the host, authentication threads when a plugin
+/// authenticates, and each listener's selection of its plugins (`masks`, resolved against
+/// this host's plugin list by [`crate::plugins::listener_masks`]).
+pub(crate) fn plugins_for(host: Arc<PluginHost>, masks: Arc<[PluginMask]>) -> std::io::Result<Plugins> {
     let auth = match host.has(Hook::Authenticate) {
         true => Some(AuthPool::start(host.clone())?),
         false => None,
     };
-    Ok(Plugins { host, auth })
+    Ok(Plugins { host, auth, masks })
 }
 
 /// What a reload did.
@@ -151,8 +162,12 @@ impl BrokerHandle {
             (false, Some(old)) => old.reload(&new.plugins, &new.plugin_runtime, &new.base_dir).map(Some),
             (false, None) => PluginHost::load(&new.plugins, &new.plugin_runtime, &new.base_dir).map(Some),
         };
+        // The listeners stay as they started (a change to them needs a restart); their plugin
+        // names are looked up in the new plugin list.
+        let masks = crate::plugins::listener_masks(&running.listeners, &new.plugins);
         let plugins = built.map_err(|e| e.to_string()).and_then(|host| {
-            host.map(plugins_for)
+            let masks = masks.map_err(|e| e.to_string())?;
+            host.map(|h| plugins_for(h, masks))
                 .transpose()
                 .map_err(|e| format!("cannot start the authentication threads: {e}"))
         });

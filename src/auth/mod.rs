@@ -8,8 +8,12 @@
 //!
 //! PUBLISH / SUBSCRIBE: superuser -> the grant's ACL rules -> the authorization plugins (in
 //! order, first allow/deny wins) -> the static `[[auth.acl]]` rules -> `acl_default`.
+//!
+//! Per listener ([`listener`]): only the plugins the listener selects are asked, and its
+//! `allow_anonymous` / `acl_default` replace those of `[auth]` for its clients.
 
 pub mod acl;
+pub mod listener;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +23,7 @@ use bytes::Bytes;
 use crate::config::AuthConfig;
 use crate::protocol::{Protocol, ReasonCode};
 use acl::{AclDefault, AclRule, Action, Who};
+pub use listener::{AuthOverrides, ListenerPolicy};
 
 /// A client as hooks see it.
 #[derive(Debug, Clone)]
@@ -112,18 +117,21 @@ impl Policy {
         }
     }
 
-    /// The final answer for a CONNECT, given what the plugins said.
-    pub fn decide_connect(&self, req: &ConnectRequest, plugins: AuthAnswer) -> AuthAnswer {
+    /// The final answer for a CONNECT, given what the plugins said and the listener's
+    /// overrides.
+    pub fn decide_connect(&self, req: &ConnectRequest, plugins: AuthAnswer, o: AuthOverrides) -> AuthAnswer {
         match plugins {
             AuthAnswer::Next if req.auth_method.is_some() => {
                 // Nobody speaks the client's enhanced authentication method.
                 AuthAnswer::Deny(ReasonCode::BadAuthenticationMethod, None)
             }
-            AuthAnswer::Next => match (&req.identity.username, self.allow_anonymous) {
-                (_, true) => AuthAnswer::Allow(Grants::default()),
-                (None, false) => AuthAnswer::Deny(ReasonCode::NotAuthorized, None),
-                (Some(_), false) => AuthAnswer::Deny(ReasonCode::BadUserNameOrPassword, None),
-            },
+            AuthAnswer::Next => {
+                match (&req.identity.username, o.allow_anonymous.unwrap_or(self.allow_anonymous)) {
+                    (_, true) => AuthAnswer::Allow(Grants::default()),
+                    (None, false) => AuthAnswer::Deny(ReasonCode::NotAuthorized, None),
+                    (Some(_), false) => AuthAnswer::Deny(ReasonCode::BadUserNameOrPassword, None),
+                }
+            }
             decided => decided,
         }
     }
@@ -136,6 +144,7 @@ impl Policy {
         who: Who<'_>,
         action: Action<'_>,
         plugins: impl FnOnce() -> Option<bool>,
+        o: AuthOverrides,
     ) -> bool {
         if grants.superuser {
             return true;
@@ -143,7 +152,7 @@ impl Policy {
         acl::evaluate(&grants.acl, who, action)
             .or_else(plugins)
             .or_else(|| acl::evaluate(&self.rules, who, action))
-            .unwrap_or(self.default == AclDefault::Allow)
+            .unwrap_or_else(|| self.default_allows(o))
     }
 
     /// The grant's and the static rules' verdict, without plugins: `None` when they leave it
@@ -156,7 +165,12 @@ impl Policy {
     }
 
     /// After the plugins passed: the static rules, then the default.
-    pub fn fallback(&self, who: Who<'_>, action: Action<'_>) -> bool {
-        acl::evaluate(&self.rules, who, action).unwrap_or(self.default == AclDefault::Allow)
+    pub fn fallback(&self, who: Who<'_>, action: Action<'_>, o: AuthOverrides) -> bool {
+        acl::evaluate(&self.rules, who, action).unwrap_or_else(|| self.default_allows(o))
+    }
+
+    /// `acl_default` (the listener's, else `[auth]`'s) is `allow`.
+    fn default_allows(&self, o: AuthOverrides) -> bool {
+        o.acl_default.unwrap_or(self.default) == AclDefault::Allow
     }
 }

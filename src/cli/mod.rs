@@ -4,7 +4,7 @@
 //! - [`url`]: `mqtt://`, `mqtts://`, `ws://`, `wss://` targets.
 //! - [`net`]: TCP, TLS and WebSocket streams, TLS errors in words.
 //! - [`client`]: CONNECT/CONNACK, send and receive with `-d` tracing, keep alive.
-//! - [`publish`] and [`subscribe`]: the two commands.
+//! - [`publish`] and [`subscribe`]: the two commands; [`window`]: the in-flight window of `pub`.
 //! - [`error`]: every failure and its exit code (docs/cli.md lists them).
 
 pub mod client;
@@ -13,6 +13,7 @@ pub mod net;
 pub mod publish;
 pub mod subscribe;
 pub mod url;
+pub mod window;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,4 +1,7 @@
 //! `aviary pub`: publishes one message (or one per line of stdin, or the same one N times).
+//! QoS 1/2 messages are pipelined: up to `--max-inflight` (default 20, as mosquitto_pub) are
+//! sent before their acknowledgements arrive, in order, and `pub` exits once all are
+//! acknowledged.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,8 +12,11 @@ use bytes::Bytes;
 use clap::{ArgGroup, Args};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
-use super::client::{within, Client, Event};
+use tokio::time::Instant;
+
+use super::client::{Client, Event};
 use super::error::{describe_reason, CliError};
+use super::window::{Awaiting, Step, Window};
 use super::{parse_qos, ConnectArgs};
 
 /// `aviary pub` options.
@@ -50,6 +56,10 @@ pub struct PubArgs {
     /// Milliseconds to wait between repeated messages.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub interval_ms: u64,
+    /// QoS 1/2 messages sent before their acknowledgements arrive (at most the broker's
+    /// Receive Maximum); 1 waits for each message's acknowledgement before sending the next.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_inflight: u16,
     /// MQTT 5 user property NAME=VALUE (repeatable).
     #[arg(long = "user-prop", value_name = "NAME=VALUE", value_parser = parse_user_prop)]
     pub user_props: Vec<(String, String)>,
@@ -87,8 +97,16 @@ pub async fn run(args: PubArgs) -> Result<(), CliError> {
     let target = args.conn.target()?;
     let connect = args.conn.connect_packet(&target, "pub")?;
     let single = single_payload(&args).await?;
-    let (mut client, _) =
+    let (client, connack) =
         Client::connect(&target, &args.conn.tls(), connect, args.conn.debug, args.conn.timeout()).await?;
+    // MQTT 5: never more unacknowledged QoS 1/2 publishes than the broker's Receive Maximum
+    // (absent: 65535) [MQTT-3.3.4-7]. MQTT 3.x has no such limit.
+    let receive_maximum = match args.conn.version.is_v5() {
+        true => connack.properties.receive_maximum.unwrap_or(u16::MAX),
+        false => u16::MAX,
+    };
+    let window = Window::new(usize::from(args.max_inflight.min(receive_maximum)));
+    let mut publisher = Publisher { client, window };
     let message = |payload: Bytes| Publish {
         dup: false,
         qos: args.qos,
@@ -102,26 +120,29 @@ pub async fn run(args: PubArgs) -> Result<(), CliError> {
         Some(payload) => {
             for i in 0..args.repeat {
                 if i > 0 && args.interval_ms > 0 {
-                    idle(&mut client, Duration::from_millis(args.interval_ms)).await?;
+                    publisher.idle(Duration::from_millis(args.interval_ms)).await?;
                 }
-                publish(&mut client, message(payload.clone())).await?;
+                publisher.publish(message(payload.clone())).await?;
             }
         }
         None => {
             let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
             loop {
+                let room = publisher.window.has_room();
                 tokio::select! {
-                    line = lines.next_line() => match line {
-                        Ok(Some(line)) => publish(&mut client, message(Bytes::from(line))).await?,
+                    // `next_line` is cancel-safe; a line is read only when it can be sent.
+                    line = lines.next_line(), if room => match line {
+                        Ok(Some(line)) => publisher.publish(message(Bytes::from(line))).await?,
                         Ok(None) => break,
                         Err(e) => return Err(CliError::Usage(format!("cannot read stdin: {e}"))),
                     },
-                    event = client.next_event() => on_idle_event(&mut client, event?).await?,
+                    incoming = publisher.incoming() => publisher.handle(incoming?).await?,
                 }
             }
         }
     }
-    client.disconnect().await
+    publisher.drain().await?;
+    publisher.client.disconnect().await
 }
 
 fn properties(args: &PubArgs) -> Result<PublishProperties, CliError> {
@@ -172,65 +193,94 @@ async fn single_payload(args: &PubArgs) -> Result<Option<Bytes>, CliError> {
     Ok(None)
 }
 
-/// Waits `d` while keeping the connection alive.
-async fn idle(client: &mut Client, d: Duration) -> Result<(), CliError> {
-    let until = tokio::time::Instant::now() + d;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(until) => return Ok(()),
-            event = client.next_event() => on_idle_event(client, event?).await?,
-        }
-    }
+/// What woke the publisher up (short-lived, so the size difference does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Incoming {
+    /// A packet or the keep alive.
+    Event(Event),
+    /// The oldest message in flight was not acknowledged in time.
+    Timeout(Awaiting),
 }
 
-async fn on_idle_event(client: &mut Client, event: Event) -> Result<(), CliError> {
-    match event {
-        Event::PingDue => client.send(&Packet::PingReq).await,
-        Event::Packet(Packet::PingResp) => Ok(()),
-        Event::Packet(Packet::Disconnect(d)) => Err(CliError::Connection(format!(
-            "the broker disconnected us with {}",
-            describe_reason(d.reason)
-        ))),
-        Event::Packet(p) => Err(CliError::Connection(format!("unexpected {} from the broker", p.name()))),
-    }
+/// The connection and the QoS 1/2 messages in flight on it.
+struct Publisher {
+    client: Client,
+    window: Window,
 }
 
-/// Publishes one message and waits for its acknowledgements (QoS 1: PUBACK; QoS 2: PUBREC,
-/// PUBREL, PUBCOMP).
-async fn publish(client: &mut Client, mut p: Publish) -> Result<(), CliError> {
-    let qos = p.qos;
-    if qos != QoS::AtMostOnce {
-        p.packet_id = Some(client.next_packet_id());
-    }
-    let id = p.packet_id.unwrap_or(0);
-    client.send(&Packet::Publish(p)).await?;
-    let limit = client.timeout;
-    match qos {
-        QoS::AtMostOnce => Ok(()),
-        QoS::AtLeastOnce => {
-            let ack = within(limit, "waiting for PUBACK", wait_ack(client, id, "PUBACK")).await?;
-            check(&ack, "publish")
-        }
-        QoS::ExactlyOnce => {
-            let rec = within(limit, "waiting for PUBREC", wait_ack(client, id, "PUBREC")).await?;
-            check(&rec, "publish")?;
-            client.send(&Packet::PubRel(PubResponse::success(id))).await?;
-            let comp = within(limit, "waiting for PUBCOMP", wait_ack(client, id, "PUBCOMP")).await?;
-            check(&comp, "publish")
-        }
-    }
-}
-
-async fn wait_ack(client: &mut Client, id: u16, name: &'static str) -> Result<PubResponse, CliError> {
-    loop {
-        let p = client.recv().await?;
-        let expected = p.name() == name;
-        match p {
-            Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubComp(r) if expected && r.packet_id == id => {
-                return Ok(r)
+impl Publisher {
+    /// Sends one message, first waiting for room in the window (QoS 1 and 2).
+    async fn publish(&mut self, mut p: Publish) -> Result<(), CliError> {
+        if p.qos != QoS::AtMostOnce {
+            while !self.window.has_room() {
+                let incoming = self.incoming().await?;
+                self.handle(incoming).await?;
             }
-            _ if expected => continue,
-            p => return Err(CliError::Connection(format!("expected {name}, the broker sent {}", p.name()))),
+            p.packet_id = Some(self.window.open(p.qos, Instant::now()));
+        }
+        self.client.send(&Packet::Publish(p)).await
+    }
+
+    /// Waits until every message in flight is acknowledged.
+    async fn drain(&mut self) -> Result<(), CliError> {
+        while !self.window.is_empty() {
+            let incoming = self.incoming().await?;
+            self.handle(incoming).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits `d`, handling acknowledgements and keeping the connection alive.
+    async fn idle(&mut self, d: Duration) -> Result<(), CliError> {
+        let until = Instant::now() + d;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return Ok(()),
+                incoming = self.incoming() => self.handle(incoming?).await?,
+            }
+        }
+    }
+
+    /// The next event, or the deadline of the oldest message in flight (each acknowledgement
+    /// has `--timeout` to arrive). Cancel-safe: it only reads and sleeps.
+    async fn incoming(&mut self) -> Result<Incoming, CliError> {
+        let oldest = self.window.oldest();
+        let deadline = oldest.map(|(since, _)| since + self.client.timeout);
+        tokio::select! {
+            event = self.client.next_event() => event.map(Incoming::Event),
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                Ok(Incoming::Timeout(oldest.map_or(Awaiting::Ack, |(_, a)| a)))
+            }
+        }
+    }
+
+    async fn handle(&mut self, incoming: Incoming) -> Result<(), CliError> {
+        let (awaiting, r) = match incoming {
+            Incoming::Timeout(awaiting) => {
+                let limit = self.client.timeout.as_secs_f32();
+                return Err(CliError::Timeout(format!("waiting for {} (after {limit}s)", awaiting.name())));
+            }
+            Incoming::Event(Event::PingDue) => return self.client.send(&Packet::PingReq).await,
+            Incoming::Event(Event::Packet(p)) => match p {
+                Packet::PingResp => return Ok(()),
+                Packet::PubAck(r) => (Awaiting::Ack, r),
+                Packet::PubRec(r) => (Awaiting::Rec, r),
+                Packet::PubComp(r) => (Awaiting::Comp, r),
+                Packet::Disconnect(d) => {
+                    let why = d.properties.reason_string.map(|s| format!(": {s}")).unwrap_or_default();
+                    return Err(CliError::Connection(format!(
+                        "the broker disconnected us with {}{why}",
+                        describe_reason(d.reason)
+                    )));
+                }
+                p => return Err(CliError::Connection(format!("unexpected {} from the broker", p.name()))),
+            },
+        };
+        match self.window.acknowledge(awaiting, r, Instant::now()) {
+            Step::Done => Ok(()),
+            Step::Release(id) => self.client.send(&Packet::PubRel(PubResponse::success(id))).await,
+            Step::Refused(r) => check(&r, "publish"),
+            Step::Unexpected(what) => Err(CliError::Connection(format!("unexpected {what} from the broker"))),
         }
     }
 }

@@ -1,10 +1,25 @@
 //! Checks on one `[[listener]]` table that serde cannot make: which keys each kind needs or
 //! forbids. Errors name the listener and the key.
 
+use serde::Deserialize;
+
 use super::{ListenerConfig, ListenerKind};
+use crate::plugins::config::PluginConfig;
+use crate::plugins::PluginMask;
+
+/// A TLS protocol version (`tls_versions = ["1.2", "1.3"]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    #[serde(rename = "1.2")]
+    Tls12,
+    /// TLS 1.3.
+    #[serde(rename = "1.3")]
+    Tls13,
+}
 
 /// Returns the dotted key (`listener.<name>.<key>`) and the problem.
-pub(super) fn validate(l: &ListenerConfig) -> Result<(), (String, String)> {
+pub(super) fn validate(l: &ListenerConfig, plugins: &[PluginConfig]) -> Result<(), (String, String)> {
     let bad = |key: &str, problem: String| Err((format!("listener.{}.{key}", l.name), problem));
     let kind = kind_name(l.kind);
     let tls = matches!(l.kind, ListenerKind::Tls | ListenerKind::Wss);
@@ -23,6 +38,9 @@ pub(super) fn validate(l: &ListenerConfig) -> Result<(), (String, String)> {
             ("ca_file", l.ca_file.is_some()),
             ("require_client_cert", l.require_client_cert),
             ("use_identity_as_username", l.use_identity_as_username),
+            ("tls_versions", l.tls_versions.is_some()),
+            ("alpn_protocols", l.alpn_protocols.is_some()),
+            ("crl_file", l.crl_file.is_some()),
         ];
         if let Some((key, _)) = tls_keys.iter().find(|(_, set)| *set) {
             return bad(key, format!("only applies to tls and wss listeners, not {kind}"));
@@ -34,6 +52,15 @@ pub(super) fn validate(l: &ListenerConfig) -> Result<(), (String, String)> {
     if l.use_identity_as_username && !l.require_client_cert {
         return bad("use_identity_as_username", "needs require_client_cert = true".into());
     }
+    if l.crl_file.is_some() && l.ca_file.is_none() {
+        return bad("crl_file", "needs ca_file (the CRLs are checked for client certificates)".into());
+    }
+    if l.tls_versions.as_ref().is_some_and(Vec::is_empty) {
+        return bad("tls_versions", "must name at least one version: \"1.2\", \"1.3\"".into());
+    }
+    if let Some(p) = l.alpn_protocols.iter().flatten().find(|p| p.is_empty() || p.len() > 255) {
+        return bad("alpn_protocols", format!("`{p}`: a protocol name is 1 to 255 bytes"));
+    }
     if ws && !l.path.starts_with('/') {
         return bad("path", format!("must start with `/` (got `{}`)", l.path));
     }
@@ -44,6 +71,13 @@ pub(super) fn validate(l: &ListenerConfig) -> Result<(), (String, String)> {
         if !(64..=268_435_460).contains(&n) {
             return bad("max_packet_size_bytes", "must be between 64 and 268435460".into());
         }
+    }
+    if let Err(e) = PluginMask::resolve(&l.name, l.plugins.as_deref(), plugins) {
+        let known = match e.known.is_empty() {
+            true => "no [[plugin]] is configured".to_owned(),
+            false => format!("the [[plugin]] names are: {}", e.known.join(", ")),
+        };
+        return bad("plugins", format!("names plugin `{}`, which is not configured ({known})", e.plugin));
     }
     Ok(())
 }
@@ -113,6 +147,53 @@ mod tests {
     fn per_listener_packet_size_is_checked() {
         let e = err("[[listener]]\nname = \"w\"\nmax_packet_size_bytes = 10\n");
         assert!(e.contains("listener.w.max_packet_size_bytes"), "{e}");
+    }
+
+    #[test]
+    fn listener_plugins_must_be_configured() {
+        let e = err("[[plugin]]\nname = \"pw\"\npath = \"pw.wasm\"\n\n[[listener]]\nname = \"edge\"\nplugins = [\"pw\", \"acl\"]\n");
+        assert_eq!(
+            e,
+            "l.toml, line 7: `listener.edge.plugins` names plugin `acl`, which is not configured \
+             (the [[plugin]] names are: pw)"
+        );
+    }
+
+    #[test]
+    fn per_listener_policy_keys_parse() {
+        let c = Config::from_toml_str(
+            "[[plugin]]\nname = \"pw\"\npath = \"pw.wasm\"\n[[listener]]\nname = \"a\"\nplugins = []\n\
+             allow_anonymous = false\nacl_default = \"deny\"\n[[listener]]\nname = \"b\"\nbind = \"127.0.0.1:1884\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.listeners[0].plugins, Some(vec![]));
+        assert_eq!(c.listeners[0].allow_anonymous, Some(false));
+        assert_eq!(c.listeners[0].acl_default, Some(crate::auth::acl::AclDefault::Deny));
+        assert_eq!((c.listeners[1].plugins.as_ref(), c.listeners[1].allow_anonymous), (None, None));
+    }
+
+    #[test]
+    fn tls_versions_are_1_2_and_1_3_only() {
+        let tls = "[[listener]]\nname = \"s\"\nkind = \"tls\"\ncert_file = \"c\"\nkey_file = \"k\"\n";
+        let e = err(&format!("{tls}tls_versions = [\"1.3\", \"1.1\"]\n"));
+        assert!(e.contains("unknown variant `1.1`, expected `1.2` or `1.3`"), "{e}");
+        assert!(e.contains("line 6"), "{e}");
+        let e = err(&format!("{tls}tls_versions = []\n"));
+        assert!(e.contains("listener.s.tls_versions` must name at least one version"), "{e}");
+        let c = Config::from_toml_str(&format!("{tls}tls_versions = [\"1.3\"]\n"), "x").unwrap();
+        assert_eq!(c.listeners[0].tls_versions, Some(vec![super::TlsVersion::Tls13]));
+    }
+
+    #[test]
+    fn alpn_and_crl_keys_are_checked() {
+        let tls = "[[listener]]\nname = \"s\"\nkind = \"tls\"\ncert_file = \"c\"\nkey_file = \"k\"\n";
+        let e = err(&format!("{tls}alpn_protocols = [\"\"]\n"));
+        assert!(e.contains("listener.s.alpn_protocols"), "{e}");
+        let e = err(&format!("{tls}crl_file = \"crl.pem\"\n"));
+        assert!(e.contains("listener.s.crl_file` needs ca_file"), "{e}");
+        let e = err("[[listener]]\nname = \"p\"\nalpn_protocols = [\"mqtt\"]\n");
+        assert!(e.contains("listener.p.alpn_protocols` only applies to tls and wss"), "{e}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 use super::instance::PluginSet;
-use super::PluginHost;
+use super::{PluginHost, PluginMask};
 use crate::auth::{AuthAnswer, ConnectRequest};
 
 /// Native stack of an authentication thread: ample room above wasm's 512 KiB stack limit.
@@ -15,6 +15,8 @@ const STACK_BYTES: usize = 4 << 20;
 
 struct Job {
     req: ConnectRequest,
+    /// The plugins of the client's listener.
+    mask: PluginMask,
     reply: oneshot::Sender<AuthAnswer>,
 }
 
@@ -43,10 +45,15 @@ impl AuthPool {
         Ok(AuthPool { tx })
     }
 
-    /// Queues a CONNECT; the answer arrives on the returned channel.
-    pub fn submit(&self, req: ConnectRequest) -> Result<oneshot::Receiver<AuthAnswer>, Busy> {
+    /// Queues a CONNECT for the plugins `mask` selects; the answer arrives on the returned
+    /// channel.
+    pub fn submit(
+        &self,
+        req: ConnectRequest,
+        mask: PluginMask,
+    ) -> Result<oneshot::Receiver<AuthAnswer>, Busy> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job { req, reply }) {
+        match self.tx.try_send(Job { req, mask, reply }) {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(Busy),
         }
@@ -61,7 +68,7 @@ fn serve(host: Arc<PluginHost>, rx: &Mutex<Receiver<Job>>) {
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let answer = set.authenticate(&job.req);
+        let answer = set.authenticate(&job.req, &job.mask);
         let _ = job.reply.send(answer);
     }
 }

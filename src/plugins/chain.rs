@@ -10,7 +10,7 @@ use super::bindings::aviary::plugin::types::{
 };
 use super::convert;
 use super::instance::PluginSet;
-use super::Hook;
+use super::{Hook, PluginMask};
 use crate::auth::{AuthAnswer, ConnectRequest, Identity};
 use crate::message::Message;
 use crate::protocol::ReasonCode;
@@ -38,14 +38,16 @@ impl PluginSet {
         self.host.plugins[i].config.on_failure.is_none_or(|f| f.is_closed())
     }
 
-    fn with_hook(&self, hook: Hooks) -> Vec<usize> {
-        (0..self.host.plugins.len()).filter(|&i| self.host.plugins[i].hooks.contains(hook)).collect()
+    /// The plugins `mask` selects that implement `hook`, in load order.
+    fn with_hook(&self, hook: Hooks, mask: &PluginMask) -> Vec<usize> {
+        let plugins = &self.host.plugins;
+        (0..plugins.len()).filter(|&i| mask.allows(i) && plugins[i].hooks.contains(hook)).collect()
     }
 
-    /// Runs the `authenticate` chain.
-    pub fn authenticate(&mut self, req: &ConnectRequest) -> AuthAnswer {
+    /// Runs the `authenticate` chain over the plugins `mask` selects.
+    pub fn authenticate(&mut self, req: &ConnectRequest, mask: &PluginMask) -> AuthAnswer {
         let arg = convert::connect(req);
-        for i in self.with_hook(Hooks::AUTHENTICATE) {
+        for i in self.with_hook(Hooks::AUTHENTICATE, mask) {
             let deadline = self.host.plugins[i].config.limits.authenticate_ms;
             let answer = self.call(i, Hook::Authenticate, deadline, |p, s| {
                 p.aviary_plugin_authn().call_authenticate(s, &arg)
@@ -75,8 +77,15 @@ impl PluginSet {
     }
 
     /// Runs the `authorize-publish` chain: `Some(allowed)` once a plugin decided.
-    pub fn authorize_publish(&mut self, who: &Identity, topic: &str, qos: u8, retain: bool) -> Option<bool> {
-        let indices = self.with_hook(Hooks::AUTHORIZE_PUBLISH);
+    pub fn authorize_publish(
+        &mut self,
+        who: &Identity,
+        topic: &str,
+        qos: u8,
+        retain: bool,
+        mask: &PluginMask,
+    ) -> Option<bool> {
+        let indices = self.with_hook(Hooks::AUTHORIZE_PUBLISH, mask);
         if indices.is_empty() {
             return None;
         }
@@ -99,9 +108,14 @@ impl PluginSet {
 
     /// Runs the `authorize-subscribe` chain over `(filter, qos)` pairs: one verdict per pair,
     /// `None` where no plugin decided.
-    pub fn authorize_subscribe(&mut self, who: &Identity, subs: &[(String, u8)]) -> Vec<Option<SubVerdict>> {
+    pub fn authorize_subscribe(
+        &mut self,
+        who: &Identity,
+        subs: &[(String, u8)],
+        mask: &PluginMask,
+    ) -> Vec<Option<SubVerdict>> {
         let mut out = vec![None; subs.len()];
-        let indices = self.with_hook(Hooks::AUTHORIZE_SUBSCRIBE);
+        let indices = self.with_hook(Hooks::AUTHORIZE_SUBSCRIBE, mask);
         if indices.is_empty() {
             return out;
         }
@@ -146,14 +160,22 @@ impl PluginSet {
         out
     }
 
-    /// Runs the `on-publish` pipeline (`deliver == false`) or the `on-deliver` one.
-    pub fn transform(&mut self, who: &Identity, msg: Arc<Message>, deliver: bool) -> Transformed {
+    /// Runs the `on-publish` pipeline (`deliver == false`) or the `on-deliver` one, over the
+    /// plugins `mask` selects (the sender's listener for `on-publish`, the subscriber's for
+    /// `on-deliver`).
+    pub fn transform(
+        &mut self,
+        who: &Identity,
+        msg: Arc<Message>,
+        deliver: bool,
+        mask: &PluginMask,
+    ) -> Transformed {
         let hook = if deliver { Hook::OnDeliver } else { Hook::OnPublish };
         let max = self.host.runtime.max_payload_bytes;
         if msg.payload.len() > max {
             return Transformed::Pass(msg);
         }
-        let indices = self.with_hook(hook.flag());
+        let indices = self.with_hook(hook.flag(), mask);
         if indices.is_empty() {
             return Transformed::Pass(msg);
         }

@@ -5,7 +5,8 @@
 //! - `instance`: [`PluginSet`], one instance per plugin per thread, each call under an epoch
 //!   deadline, a memory limit and a stack limit; a failing instance is dropped and rebuilt, and
 //!   repeated failures open a circuit breaker.
-//! - `chain`: the hook chains (authenticate, authorize-*, on-publish / on-deliver).
+//! - `chain`: the hook chains (authenticate, authorize-*, on-publish / on-deliver), each over
+//!   the plugins a [`PluginMask`] (the client's listener) selects.
 //! - `auth_pool`: the threads that run `authenticate`.
 //! - `host`, `crypto`, `kv`, `wasi`: what a plugin may import.
 //!
@@ -24,6 +25,7 @@ mod host;
 mod instance;
 mod kv;
 mod loader;
+mod mask;
 mod stats;
 mod wasi;
 
@@ -41,6 +43,7 @@ pub use chain::{SubVerdict, Transformed};
 pub use config::{PluginConfig, PluginRuntimeConfig};
 pub use host::PluginStats;
 pub use instance::PluginSet;
+pub use mask::{listener_masks, PluginMask, UnknownPlugin};
 pub use stats::{FailureKind, HookStats};
 
 /// Why plugins could not be loaded.
@@ -171,6 +174,11 @@ impl PluginHost {
     /// Does any plugin implement `hook`?
     pub fn has(&self, hook: Hook) -> bool {
         self.plugins.iter().any(|p| p.hooks.contains(hook.flag()))
+    }
+
+    /// Does any plugin that `mask` selects implement `hook`?
+    pub fn has_in(&self, hook: Hook, mask: &PluginMask) -> bool {
+        self.plugins.iter().enumerate().any(|(i, p)| mask.allows(i) && p.hooks.contains(hook.flag()))
     }
 
     /// The hooks plugin `i` implements.

@@ -22,6 +22,8 @@ pub struct Plugins {
     pub host: Arc<plugins::PluginHost>,
     /// Threads running `authenticate` (when a plugin implements it).
     pub auth: Option<plugins::AuthPool>,
+    /// Each listener's plugins (`[[listener]]` order), resolved against this host's plugins.
+    pub masks: Arc<[plugins::PluginMask]>,
 }
 
 /// A CONNECT whose authentication is under way (waiting for the client's next AUTH, when it
@@ -33,6 +35,16 @@ pub(super) struct PendingAuth {
 }
 
 impl Session {
+    /// The position of this client's listener (which plugins apply: [`Plugins::masks`]).
+    pub(super) fn listener_index(&self) -> usize {
+        self.peer_info.policy.listener
+    }
+
+    /// This client's listener's overrides of `[auth]`.
+    pub(super) fn auth_overrides(&self) -> crate::auth::AuthOverrides {
+        self.peer_info.policy.auth
+    }
+
     fn identity_from(&self, c: &Connect) -> Identity {
         Identity {
             client_id: self.client_id.to_string(),
@@ -63,15 +75,17 @@ impl Session {
 
     fn run_auth(&mut self, step: PendingAuth, ctx: &mut Context<Self>) {
         let now = self.shared.plugins.load();
-        let Some(pool) = now.auth() else {
-            let answer = self.shared.policy.load().decide_connect(&step.req, AuthAnswer::Next);
+        let Some((pool, mask)) = now.auth_for(self.listener_index()) else {
+            let overrides = self.auth_overrides();
+            let answer = self.shared.policy.load().decide_connect(&step.req, AuthAnswer::Next, overrides);
             return self.authenticated(step, answer, ctx);
         };
-        match pool.submit(step.req.clone()) {
+        match pool.submit(step.req.clone(), mask.clone()) {
             Ok(rx) => {
                 ctx.wait(rx.into_actor(self).map(move |answer, act, ctx| {
                     let answer = answer.unwrap_or(AuthAnswer::Deny(ReasonCode::ServerUnavailable, None));
-                    let answer = act.shared.policy.load().decide_connect(&step.req, answer);
+                    let answer =
+                        act.shared.policy.load().decide_connect(&step.req, answer, act.auth_overrides());
                     act.authenticated(step, answer, ctx)
                 }));
             }
@@ -168,10 +182,11 @@ impl Session {
             return Err(ReasonCode::NotAuthorized);
         }
         let now = self.shared.plugins.load();
-        let (Some(host), Some(identity)) = (now.host_with(Hook::OnPublish), self.who()) else {
+        let on_publish = now.host_with(Hook::OnPublish, self.listener_index());
+        let (Some((host, mask)), Some(identity)) = (on_publish, self.who()) else {
             return Ok(message);
         };
-        match plugins::with_local(host, |set| set.transform(identity, message, false)) {
+        match plugins::with_local(host, |set| set.transform(identity, message, false, mask)) {
             Transformed::Pass(m) => Ok(m),
             Transformed::Drop(reason) => Err(reason),
         }
@@ -183,10 +198,11 @@ impl Session {
         let Some(identity) = self.who() else { return true };
         let now = shared.plugins.load();
         let plugins = || {
-            let host = now.host_with(Hook::AuthorizePublish)?;
-            plugins::with_local(host, |set| set.authorize_publish(identity, topic, qos as u8, retain))
+            let (host, mask) = now.host_with(Hook::AuthorizePublish, self.listener_index())?;
+            plugins::with_local(host, |set| set.authorize_publish(identity, topic, qos as u8, retain, mask))
         };
-        shared.policy.load().authorize(&self.grants, identity.who(), Action::Publish(topic), plugins)
+        let action = Action::Publish(topic);
+        shared.policy.load().authorize(&self.grants, identity.who(), action, plugins, self.auth_overrides())
     }
 
     /// Authorizes the subscriptions that passed validation: a refused one becomes
@@ -207,14 +223,15 @@ impl Session {
         if open.is_empty() {
             return;
         }
-        let verdicts = match shared.plugins.load().host_with(Hook::AuthorizeSubscribe) {
-            Some(host) => {
+        let verdicts = match shared.plugins.load().host_with(Hook::AuthorizeSubscribe, self.listener_index())
+        {
+            Some((host, mask)) => {
                 let subs: Vec<(String, u8)> = open
                     .iter()
                     .filter_map(|&k| checked[k].as_ref().ok())
                     .map(|f| (f.topic_filter.to_string(), f.options.qos as u8))
                     .collect();
-                plugins::with_local(host, |set| set.authorize_subscribe(&identity, &subs))
+                plugins::with_local(host, |set| set.authorize_subscribe(&identity, &subs, mask))
             }
             None => vec![None; open.len()],
         };
@@ -226,7 +243,7 @@ impl Session {
                     true
                 }
                 Some(SubVerdict::Deny) => false,
-                None => policy.fallback(who, Action::Subscribe(&f.topic_filter)),
+                None => policy.fallback(who, Action::Subscribe(&f.topic_filter), self.auth_overrides()),
             };
             if !allowed {
                 checked[k] = Err(ReasonCode::NotAuthorized);
@@ -235,13 +252,14 @@ impl Session {
     }
 
     /// Runs the `on-deliver` pipeline for one delivery: `Ok(None)` unchanged, `Ok(Some(d))`
-    /// modified, `Err(())` dropped.
+    /// modified, `Err(())` dropped. The plugins are those of this (the subscriber's) listener.
     pub(super) fn on_deliver_hook(&mut self, d: &Delivery) -> Result<Option<Delivery>, ()> {
         let now = self.shared.plugins.load();
-        let (Some(host), Some(identity)) = (now.host_with(Hook::OnDeliver), self.who()) else {
+        let on_deliver = now.host_with(Hook::OnDeliver, self.listener_index());
+        let (Some((host, mask)), Some(identity)) = (on_deliver, self.who()) else {
             return Ok(None);
         };
-        match plugins::with_local(host, |set| set.transform(identity, d.message.clone(), true)) {
+        match plugins::with_local(host, |set| set.transform(identity, d.message.clone(), true, mask)) {
             Transformed::Pass(m) if Arc::ptr_eq(&m, &d.message) => Ok(None),
             Transformed::Pass(m) => {
                 let qos = d.qos.min(m.qos);

@@ -45,7 +45,8 @@ impl Session {
         ra.challenged = false;
         let req = ra.req.clone();
         let now = self.shared.plugins.load();
-        let Some(Ok(rx)) = now.auth().map(|p| p.submit(req)) else {
+        let pool = now.auth_for(self.listener_index());
+        let Some(Ok(rx)) = pool.map(|(p, mask)| p.submit(req, mask.clone())) else {
             return self.close(ctx, Some(ReasonCode::ServerBusy), true);
         };
         // `spawn`, not `wait`: the session keeps serving while the plugins think.
@@ -56,9 +57,10 @@ impl Session {
     }
 
     fn reauthenticated(&mut self, answer: AuthAnswer, ctx: &mut Context<Self>) {
+        let overrides = self.auth_overrides();
         let Some(ra) = self.reauth.as_mut() else { return };
         ra.busy = false;
-        let answer = self.shared.policy.load().decide_connect(&ra.req, answer);
+        let answer = self.shared.policy.load().decide_connect(&ra.req, answer, overrides);
         let method = ra.req.auth_method.clone();
         let auth = |reason, data| {
             Packet::Auth(Auth {

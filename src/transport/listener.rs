@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::auth::ListenerPolicy;
 use crate::config::{ListenerConfig, ListenerKind};
 use crate::session::{Session, SessionShared};
 use crate::transport::tls::{TlsAcceptor, TlsError};
@@ -48,7 +49,7 @@ pub enum UpgradeError {
     #[error("{0}")]
     WrongProtocol(&'static str),
     /// The TLS handshake failed (bad or missing client certificate, no common version, ...).
-    #[error("TLS handshake failed: {0}")]
+    #[error("TLS handshake failed: {}", crate::transport::tls::explain(.0))]
     Tls(io::Error),
     /// The WebSocket upgrade was refused or failed.
     #[error(transparent)]
@@ -71,6 +72,9 @@ pub struct ListenerSpec {
     pub identity_as_username: bool,
     /// Connection slots (`max_connections`), if limited.
     pub limit: Option<Arc<Semaphore>>,
+    /// The listener's position (which picks its plugins) and `[auth]` overrides; the broker
+    /// sets it (the default: position 0, no overrides).
+    pub policy: Arc<ListenerPolicy>,
 }
 
 impl ListenerSpec {
@@ -89,6 +93,7 @@ impl ListenerSpec {
             max_packet_size_bytes: l.max_packet_size_bytes,
             identity_as_username: l.use_identity_as_username,
             limit: (l.max_connections > 0).then(|| Arc::new(Semaphore::new(l.max_connections))),
+            policy: Arc::default(),
         })
     }
 

@@ -16,6 +16,7 @@ pub mod ws;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::auth::ListenerPolicy;
 use crate::config::MqttConfig;
 
 /// What a transport knows about the client at the other end of a connection.
@@ -32,6 +33,8 @@ pub struct PeerInfo {
     /// The listener's `use_identity_as_username`: [`PeerInfo::tls_subject`] replaces the
     /// user name of CONNECT (and its password is dropped).
     pub identity_as_username: bool,
+    /// The listener's plugins and `[auth]` overrides.
+    pub policy: Arc<ListenerPolicy>,
 }
 
 impl PeerInfo {
@@ -43,6 +46,7 @@ impl PeerInfo {
             tls_subject: None,
             max_packet_size_bytes: None,
             identity_as_username: false,
+            policy: Arc::default(),
         }
     }
 

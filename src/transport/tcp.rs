@@ -58,6 +58,7 @@ pub async fn accept_loop(
         let mut info = PeerInfo::new(peer, spec.name.clone());
         info.max_packet_size_bytes = spec.max_packet_size_bytes;
         info.identity_as_username = spec.identity_as_username;
+        info.policy = spec.policy.clone();
         worker.spawn(listener::serve(spec.clone(), shared.clone(), stream, info, permit));
     }
 }

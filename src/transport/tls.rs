@@ -1,23 +1,25 @@
-//! TLS for `tls` and `wss` listeners (rustls through tokio-rustls, TLS 1.2 and 1.3).
+//! TLS for `tls` and `wss` listeners (rustls through tokio-rustls, TLS 1.2 and 1.3, or the
+//! listener's `tls_versions`), with optional ALPN (`alpn_protocols`) and client certificate
+//! revocation lists (`crl_file`).
 //!
 //! The server configuration is built once at startup from the listener's PEM files, so a
 //! missing or bad file stops the broker with an error naming the file. It sits behind an
 //! [`ArcSwap`]: [`TlsAcceptor::reload`] (called on SIGHUP) builds a new one from the same files
-//! and swaps it in; handshakes already done keep their connection, new ones use the new
-//! certificates. A reload that fails keeps the old configuration.
+//! (certificate, key, CA bundle, CRLs) and swaps it in; handshakes already done keep their
+//! connection, new ones use the new files. A reload that fails keeps the old configuration.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
 
-use crate::config::ListenerConfig;
+use crate::config::{ListenerConfig, TlsVersion};
 
 /// Why a listener's TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +53,10 @@ struct Files {
     cert: PathBuf,
     key: PathBuf,
     ca: Option<PathBuf>,
+    crl: Option<PathBuf>,
     require_client_cert: bool,
+    versions: Vec<&'static SupportedProtocolVersion>,
+    alpn: Vec<Vec<u8>>,
 }
 
 /// A reloadable TLS acceptor for one listener. Cloning shares it.
@@ -80,7 +85,10 @@ impl TlsAcceptor {
             cert: l.cert_file.clone().ok_or_else(|| missing("cert_file"))?,
             key: l.key_file.clone().ok_or_else(|| missing("key_file"))?,
             ca: l.ca_file.clone(),
+            crl: l.crl_file.clone(),
             require_client_cert: l.require_client_cert,
+            versions: versions(l.tls_versions.as_deref()),
+            alpn: l.alpn_protocols.iter().flatten().map(|p| p.as_bytes().to_vec()).collect(),
         };
         let config = build(&files)?;
         Ok(TlsAcceptor { files: Arc::new(files), current: Arc::new(ArcSwap::from_pointee(config)) })
@@ -108,6 +116,42 @@ impl TlsAcceptor {
     }
 }
 
+/// The rustls versions of `tls_versions` (both when unset), newest first.
+fn versions(configured: Option<&[TlsVersion]>) -> Vec<&'static SupportedProtocolVersion> {
+    let wanted = |v| configured.is_none_or(|c| c.contains(&v));
+    let mut out = Vec::new();
+    if wanted(TlsVersion::Tls13) {
+        out.push(&rustls::version::TLS13);
+    }
+    if wanted(TlsVersion::Tls12) {
+        out.push(&rustls::version::TLS12);
+    }
+    out
+}
+
+/// A failed handshake's error, with a hint at the listener option behind it when there is
+/// one (no common TLS version, no common ALPN protocol, a revoked client certificate).
+pub fn explain(e: &std::io::Error) -> String {
+    use rustls::CertificateError as C;
+    use rustls::PeerIncompatible as P;
+    let hint = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::PeerIncompatible(
+            P::SupportedVersionsExtensionRequired | P::Tls12NotOffered | P::Tls12NotOfferedOrEnabled,
+        )) => " (the client offers no TLS version this listener accepts; see tls_versions)",
+        Some(rustls::Error::NoApplicationProtocol) => {
+            " (the client offers ALPN protocols, none of them in this listener's alpn_protocols)"
+        }
+        Some(rustls::Error::InvalidCertificate(C::Revoked)) => {
+            " (the client certificate is listed in a CRL of crl_file)"
+        }
+        Some(rustls::Error::InvalidCertificate(C::UnknownRevocationStatus)) => {
+            " (crl_file holds no CRL of the client certificate's issuer)"
+        }
+        _ => "",
+    };
+    format!("{e}{hint}")
+}
+
 /// The subject CN of a certificate, or the whole subject when it has no CN.
 pub fn subject_name(cert: &CertificateDer<'_>) -> Option<String> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
@@ -124,25 +168,70 @@ fn build(f: &Files) -> Result<ServerConfig, TlsError> {
     let certs = read_certs(f, &f.cert)?;
     let key = read_key(f, &f.key)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .with_protocol_versions(&f.versions)
         .map_err(|e| invalid(f, &f.cert, format!("TLS setup failed: {e}")))?;
     let builder = match &f.ca {
-        Some(ca) => {
-            let mut roots = RootCertStore::empty();
-            for cert in read_certs(f, ca)? {
-                roots.add(cert).map_err(|e| invalid(f, ca, format!("unusable CA certificate: {e}")))?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            let verifier = if f.require_client_cert { verifier } else { verifier.allow_unauthenticated() };
-            let verifier =
-                verifier.build().map_err(|e| invalid(f, ca, format!("unusable CA bundle: {e}")))?;
-            builder.with_client_cert_verifier(verifier)
+        Some(ca) => builder.with_client_cert_verifier(client_verifier(f, ca, provider)?),
+        None if f.crl.is_some() => {
+            let crl = f.crl.as_deref().unwrap_or(Path::new(""));
+            return Err(invalid(f, crl, "crl_file needs ca_file".into()));
         }
         None => builder.with_no_client_auth(),
     };
-    builder.with_single_cert(certs, key).map_err(|e| {
+    let mut config = builder.with_single_cert(certs, key).map_err(|e| {
         invalid(f, &f.key, format!("cannot be used with the certificate in {}: {e}", f.cert.display()))
+    })?;
+    config.alpn_protocols = f.alpn.clone();
+    Ok(config)
+}
+
+/// Verifies client certificates against the CA bundle and, with `crl_file`, its CRLs: the
+/// end-entity certificate must be covered by a CRL of its issuer and not be listed in it
+/// (as OpenSSL's CRL check, which Mosquitto's `crlfile` uses).
+fn client_verifier(
+    f: &Files,
+    ca: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_certs(f, ca)? {
+        roots.add(cert).map_err(|e| invalid(f, ca, format!("unusable CA certificate: {e}")))?;
+    }
+    let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+    if let Some(crl) = &f.crl {
+        verifier = verifier.with_crls(read_crls(f, crl)?).only_check_end_entity_revocation();
+    }
+    if !f.require_client_cert {
+        verifier = verifier.allow_unauthenticated();
+    }
+    verifier.build().map_err(|e| match (e, &f.crl) {
+        (VerifierBuilderError::InvalidCrl(e), Some(crl)) => invalid(f, crl, format!("unusable CRL: {e:?}")),
+        (e, _) => invalid(f, ca, format!("unusable CA bundle: {e}")),
     })
+}
+
+/// Reads every CRL of a PEM file; a CRL past its next update is logged, not refused (as an
+/// expired certificate), so a late CRL refresh does not lock every client out.
+fn read_crls(f: &Files, path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let pem = read_file(f, path)?;
+    let crls = CertificateRevocationListDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(f, path, format!("is not a valid PEM file: {e}")))?;
+    if crls.is_empty() {
+        return Err(invalid(f, path, "contains no CRL (no `BEGIN X509 CRL` block)".into()));
+    }
+    for crl in &crls {
+        let (_, parsed) = x509_parser::parse_x509_crl(crl.as_ref())
+            .map_err(|e| invalid(f, path, format!("holds a CRL that is not valid X.509: {e}")))?;
+        let next = parsed.next_update();
+        if next.is_some_and(|n| n < x509_parser::time::ASN1Time::now()) {
+            tracing::warn!(
+                listener = %f.listener, file = %path.display(), issuer = %parsed.issuer(),
+                next_update = %next.map(|n| n.to_string()).unwrap_or_default(), "CRL is out of date"
+            );
+        }
+    }
+    Ok(crls)
 }
 
 fn invalid(f: &Files, path: &Path, problem: String) -> TlsError {

@@ -17,6 +17,7 @@ mod auth_jwt;
 mod auth_password;
 mod enhanced_auth;
 mod hostile;
+mod listeners;
 mod loading;
 mod metrics;
 mod passwd;

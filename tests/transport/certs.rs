@@ -1,14 +1,20 @@
 //! Certificates made in the test with rcgen: a CA, a server certificate for localhost and
-//! 127.0.0.1, a client certificate (CN alice), an expired client certificate (CN mallory),
-//! a client certificate from another CA (CN eve), written as PEM files to a fresh directory.
+//! 127.0.0.1, client certificates (CN alice, CN bob), an expired client certificate (CN
+//! mallory), a client certificate from another CA (CN eve), written as PEM files to a fresh
+//! directory; and CRLs of the CA revoking given serial numbers.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rcgen::{
-    date_time_ymd, BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+    date_time_ymd, BasicConstraints, Certificate, CertificateParams, CertificateRevocationListParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
+    RevokedCertParams, SerialNumber,
 };
+
+/// Serial numbers of the client certificates.
+pub const ALICE_SERIAL: u64 = 1001;
+pub const BOB_SERIAL: u64 = 1004;
 
 /// The PEM files of one test's PKI.
 pub struct Pki {
@@ -18,10 +24,14 @@ pub struct Pki {
     pub server_key: PathBuf,
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
+    pub bob_cert: PathBuf,
+    pub bob_key: PathBuf,
     pub expired_cert: PathBuf,
     pub expired_key: PathBuf,
     pub rogue_cert: PathBuf,
     pub rogue_key: PathBuf,
+    /// The CA, to sign CRLs.
+    ca_pair: (Certificate, KeyPair),
 }
 
 /// A fresh directory under cargo's test temp dir.
@@ -48,7 +58,7 @@ fn make_ca(cn: &str) -> (Certificate, KeyPair) {
 }
 
 fn leaf(
-    cn: &str,
+    (cn, serial): (&str, u64),
     sans: &[&str],
     usage: ExtendedKeyUsagePurpose,
     issuer: &(Certificate, KeyPair),
@@ -58,6 +68,7 @@ fn leaf(
     let mut p =
         CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("params");
     p.distinguished_name.push(DnType::CommonName, cn);
+    p.serial_number = Some(SerialNumber::from(serial));
     p.extended_key_usages = vec![usage];
     if expired {
         p.not_before = date_time_ymd(2020, 1, 1);
@@ -79,12 +90,20 @@ impl Pki {
         let dir = temp_dir(name);
         let ca = make_ca("Aviary Test CA");
         let other_ca = make_ca("Someone Else's CA");
-        let server =
-            leaf("localhost", &["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth, &ca, false);
-        let client = leaf("alice", &[], ExtendedKeyUsagePurpose::ClientAuth, &ca, false);
-        let expired = leaf("mallory", &[], ExtendedKeyUsagePurpose::ClientAuth, &ca, true);
-        let rogue = leaf("eve", &[], ExtendedKeyUsagePurpose::ClientAuth, &other_ca, false);
+        let server = leaf(
+            ("localhost", 1000),
+            &["localhost", "127.0.0.1"],
+            ExtendedKeyUsagePurpose::ServerAuth,
+            &ca,
+            false,
+        );
+        let client = leaf(("alice", ALICE_SERIAL), &[], ExtendedKeyUsagePurpose::ClientAuth, &ca, false);
+        let bob = leaf(("bob", BOB_SERIAL), &[], ExtendedKeyUsagePurpose::ClientAuth, &ca, false);
+        let expired = leaf(("mallory", 1002), &[], ExtendedKeyUsagePurpose::ClientAuth, &ca, true);
+        let rogue = leaf(("eve", 1003), &[], ExtendedKeyUsagePurpose::ClientAuth, &other_ca, false);
         Pki {
+            bob_cert: write(&dir, "bob.pem", &bob.0),
+            bob_key: write(&dir, "bob.key", &bob.1),
             ca: write(&dir, "ca.pem", &ca.0.pem()),
             server_cert: write(&dir, "server.pem", &server.0),
             server_key: write(&dir, "server.key", &server.1),
@@ -94,15 +113,43 @@ impl Pki {
             expired_key: write(&dir, "expired.key", &expired.1),
             rogue_cert: write(&dir, "rogue.pem", &rogue.0),
             rogue_key: write(&dir, "rogue.key", &rogue.1),
+            ca_pair: ca,
             dir,
         }
+    }
+
+    /// Writes `file`: a PEM CRL of the CA revoking these serial numbers (none: an empty CRL).
+    pub fn crl(&self, file: &str, revoked: &[u64]) -> PathBuf {
+        let params = CertificateRevocationListParams {
+            this_update: date_time_ymd(2024, 1, 1),
+            next_update: date_time_ymd(2100, 1, 1),
+            crl_number: SerialNumber::from(revoked.len() as u64 + 1),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|&serial| RevokedCertParams {
+                    serial_number: SerialNumber::from(serial),
+                    revocation_time: date_time_ymd(2024, 1, 1),
+                    reason_code: Some(RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let crl = params.signed_by(&self.ca_pair.0, &self.ca_pair.1).expect("CRL");
+        write(&self.dir, file, &crl.pem().expect("CRL PEM"))
     }
 
     /// A second server certificate from a new CA (for reload tests): (ca, cert, key).
     pub fn other_server(&self) -> (PathBuf, PathBuf, PathBuf) {
         let ca = make_ca("Second Test CA");
-        let server =
-            leaf("localhost", &["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth, &ca, false);
+        let server = leaf(
+            ("localhost", 2000),
+            &["localhost", "127.0.0.1"],
+            ExtendedKeyUsagePurpose::ServerAuth,
+            &ca,
+            false,
+        );
         (
             write(&self.dir, "ca2.pem", &ca.0.pem()),
             write(&self.dir, "server2.pem", &server.0),
