@@ -187,7 +187,7 @@ fn run_system(start: Startup, ready: std::sync::mpsc::Sender<Addr<Router>>, stop
         let router_arbiter =
             (config.workers.router_thread == RouterThread::Dedicated).then(actix_rt::Arbiter::new);
         let mqtt = Arc::new(config.mqtt.clone());
-        let backpressure = Arc::new(crate::flow::Backpressure::default());
+        let backpressure = Arc::new(crate::flow::Backpressure::with_metrics(metrics.clone()));
         let ops = RouterOps {
             backpressure: backpressure.clone(),
             metrics: metrics.clone(),

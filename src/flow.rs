@@ -38,9 +38,22 @@ pub struct Backpressure {
     /// re-reads `routing` under it, so the flag never sticks while the mailbox is empty.
     routing_edge: std::sync::Mutex<()>,
     resume: Arc<Notify>,
+    /// Counts the pauses, when set.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Backpressure {
+    /// Counts each pause in `metrics` (`aviary_backpressure_pauses_total`).
+    pub fn with_metrics(metrics: Arc<crate::metrics::Metrics>) -> Self {
+        Backpressure { metrics: Some(metrics), ..Backpressure::default() }
+    }
+
+    fn count_pause(&self) {
+        if let Some(m) = &self.metrics {
+            m.read_pauses.inc();
+        }
+    }
+
     /// True while sessions should not read more from their sockets.
     pub fn is_paused(&self) -> bool {
         self.congested.load(Ordering::Acquire) || self.routing_full.load(Ordering::Acquire)
@@ -48,7 +61,9 @@ impl Backpressure {
 
     /// Stops reads (the router found a congested session).
     pub fn pause(&self) {
-        self.congested.store(true, Ordering::Release);
+        if !self.congested.swap(true, Ordering::AcqRel) {
+            self.count_pause();
+        }
     }
 
     /// No session is congested any more.
@@ -63,8 +78,10 @@ impl Backpressure {
         let now = self.routing.fetch_add(1, Ordering::AcqRel) + 1;
         if now >= ROUTING_HIGH && !self.routing_full.load(Ordering::Acquire) {
             let _edge = self.routing_edge.lock().unwrap_or_else(|e| e.into_inner());
-            if self.routing.load(Ordering::Acquire) >= ROUTING_HIGH {
-                self.routing_full.store(true, Ordering::Release);
+            if self.routing.load(Ordering::Acquire) >= ROUTING_HIGH
+                && !self.routing_full.swap(true, Ordering::AcqRel)
+            {
+                self.count_pause();
             }
         }
     }

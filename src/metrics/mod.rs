@@ -219,6 +219,8 @@ pub struct Metrics {
     pub persist_commit_latency: Histogram,
     /// Whether the store accepts writes (1) or the last commit failed (0).
     pub persist_healthy: Gauge,
+    /// Times backpressure paused reads broker-wide (see [`crate::flow`]).
+    pub read_pauses: Counter,
 }
 
 impl Default for Metrics {
@@ -242,6 +244,7 @@ impl Default for Metrics {
             persist_ops: Counter::default(),
             persist_commit_latency: Histogram::default(),
             persist_healthy: Gauge(AtomicI64::new(1)),
+            read_pauses: Counter::default(),
         }
     }
 }

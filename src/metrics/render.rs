@@ -89,6 +89,12 @@ pub fn render(m: &Metrics, router: &RouterStats) -> String {
     o.head("aviary_auth_total", "counter", "Authentication decisions, by result.");
     o.labeled("aviary_auth_total", "result", "success", m.auth_success.get());
     o.labeled("aviary_auth_total", "result", "failure", m.auth_failure.get());
+    o.one(
+        "aviary_backpressure_pauses_total",
+        "counter",
+        "Times reads paused broker-wide because a session or the router could not keep up.",
+        m.read_pauses.get(),
+    );
     o.one("aviary_persistence_commits_total", "counter", "Store commits.", m.persist_commits.get());
     o.one(
         "aviary_persistence_failures_total",

@@ -8,6 +8,7 @@ mod util;
 
 mod admin;
 mod diskfull;
+mod flow;
 mod lifecycle;
 mod limits;
 mod observe;
