@@ -285,7 +285,7 @@ pub enum RouterThread {
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkersConfig {
-    /// Session worker threads; 0 means one per core.
+    /// Session worker threads; 0 means one per core but one (at least one).
     pub threads: usize,
     /// Where the topic router runs: `shared` or `dedicated`.
     pub router_thread: RouterThread,
@@ -380,7 +380,7 @@ impl Config {
     /// The number of session worker threads to start.
     pub fn worker_threads(&self) -> usize {
         match self.workers.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
             n => n,
         }
     }

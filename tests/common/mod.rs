@@ -54,6 +54,12 @@ impl TestBroker {
         let mut config = Config::from_toml_str(toml, "test").expect("test config");
         config.listeners[0].bind = "127.0.0.1:0".parse().unwrap();
         config.listeners.truncate(1);
+        if config.workers.threads == 0 {
+            // Two session threads unless a test asks otherwise, whatever the machine: sessions
+            // then sit on both sides of a thread boundary, the harder case (the default on a
+            // 2-core machine would be one thread).
+            config.workers.threads = 2;
+        }
         config
     }
 
