@@ -28,9 +28,26 @@ for line in open(sys.argv[1]):
 def med(v):
     return statistics.median(v) if v else float("nan")
 
+def ratio(x, y):
+    return f"{x / y:.2f}" if y and y == y and x == x else "n/a"
+
 print("| scenario | Aviary | Mosquitto | rumqttd | Aviary / Mosquitto | Aviary / rumqttd |")
 print("| --- | ---: | ---: | ---: | ---: | ---: |")
 for name, by in rows.items():
     a, m, r = med(by["aviary"]), med(by["mosquitto"]), med(by["rumqttd"])
-    ratio = lambda x, y: f"{x / y:.2f}" if y and y == y and x == x else "n/a"
+    if a != a and m != m and r != r:
+        continue
     print(f"| {name} | {a:,.1f} | {m:,.1f} | {r:,.1f} | {ratio(a, m)} | {ratio(a, r)} |")
+
+# Aviary with a feature on against plain Aviary, same scenario, medians over the same rounds.
+variants = [("aviary+plugin", "aviary", "one on-publish plugin", "fanin qos0"),
+            ("aviary+acl", "aviary", "native ACL rules", "fanin qos0"),
+            ("aviary+durable", "aviary+memory", "durable persistence (persistent subscriber)", "fanin qos1")]
+if any(rows[f"{k} throughput (msg/s)"][v] for v, _, _, k in variants):
+    print()
+    print("| Aviary with | scenario | throughput (msg/s) | without it (msg/s) | kept |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for v, base_name, label, key in variants:
+        by = rows[f"{key} throughput (msg/s)"]
+        x, base = med(by[v]), med(by[base_name])
+        print(f"| {label} | {key} | {x:,.1f} | {base:,.1f} | {ratio(x, base)} |")

@@ -54,6 +54,7 @@ pub async fn connect(
     client_id: &str,
     protocol: Protocol,
     keep_alive: u16,
+    persistent: bool,
 ) -> Result<(Reader, Writer), ClientError> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
@@ -63,10 +64,13 @@ pub async fn connect(
     let mut properties = ConnectProperties::default();
     if protocol.is_v5() {
         properties.receive_maximum = Some(u16::MAX);
+        if persistent {
+            properties.session_expiry_interval = Some(300);
+        }
     }
     writer.push(&Packet::Connect(Box::new(Connect {
         protocol,
-        clean_start: true,
+        clean_start: !persistent,
         keep_alive,
         client_id: client_id.into(),
         will: None,

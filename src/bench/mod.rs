@@ -83,6 +83,11 @@ pub struct BenchArgs {
     /// Print the final report as JSON instead of key=value.
     #[arg(long)]
     pub json: bool,
+    /// Subscribers keep a persistent session (MQTT 3.1.1 clean session 0; MQTT 5 session
+    /// expiry 300 s), so the broker must keep what it queues for them (and store it, with
+    /// persistence on).
+    #[arg(long)]
+    pub persistent: bool,
     /// Generator threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,

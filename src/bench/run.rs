@@ -104,7 +104,7 @@ async fn flow_scenario(args: &BenchArgs) -> Result<Report, BenchError> {
     let mut subs = JoinSet::new();
     for (j, filter) in plan.sub_filters.iter().enumerate() {
         let id = format!("bench-{run_id}-s{j}");
-        let (r, mut w) = client::connect(args.broker, &id, protocol, 60)
+        let (r, mut w) = client::connect(args.broker, &id, protocol, 60, args.persistent)
             .await
             .map_err(|source| BenchError::Client { what: id.clone(), source })?;
         w.subscribe(filter, sub_qos).map_err(|source| BenchError::Client { what: id.clone(), source })?;
@@ -117,7 +117,7 @@ async fn flow_scenario(args: &BenchArgs) -> Result<Report, BenchError> {
     let mut conns = Vec::with_capacity(plan.pub_topics.len());
     for i in 0..plan.pub_topics.len() {
         let id = format!("bench-{run_id}-p{i}");
-        let conn = client::connect(args.broker, &id, protocol, 60)
+        let conn = client::connect(args.broker, &id, protocol, 60, false)
             .await
             .map_err(|source| BenchError::Client { what: id.clone(), source })?;
         conns.push(conn);
@@ -423,7 +423,9 @@ async fn conn_scenario(args: &BenchArgs) -> Result<Report, BenchError> {
         while tasks.len() < 200 && next < args.connections {
             let id = format!("bench-{run_id}-c{next}");
             let addr = args.broker;
-            tasks.spawn(async move { client::connect(addr, &id, protocol, 120).await.map_err(|e| (id, e)) });
+            tasks.spawn(async move {
+                client::connect(addr, &id, protocol, 120, false).await.map_err(|e| (id, e))
+            });
             next += 1;
         }
         match tasks.join_next().await {

@@ -156,7 +156,7 @@ impl Writer {
             Ok(()) => {
                 self.metrics.persist_commit_latency.observe(started.elapsed());
                 self.metrics.persist_commits.inc();
-                self.model.pending.clear();
+                self.model.committed();
                 if !self.healthy.swap(true, Ordering::Relaxed) {
                     tracing::info!("store writable again");
                     self.metrics.persist_healthy.set(1);
