@@ -38,19 +38,29 @@ impl PluginSet {
         self.host.plugins[i].config.on_failure.is_none_or(|f| f.is_closed())
     }
 
-    /// The plugins `mask` selects that implement `hook`, in load order.
-    fn with_hook(&self, hook: Hooks, mask: &PluginMask) -> Vec<usize> {
-        let plugins = &self.host.plugins;
-        (0..plugins.len()).filter(|&i| mask.allows(i) && plugins[i].hooks.contains(hook)).collect()
+    /// Is plugin `i` selected by `mask` and does it implement `hook`? The chains walk the
+    /// plugins in load order and skip the others (no list is built per call).
+    fn runs(&self, i: usize, hook: Hooks, mask: &PluginMask) -> bool {
+        mask.allows(i) && self.host.plugins[i].hooks.contains(hook)
+    }
+
+    /// Does any plugin `mask` selects implement `hook`?
+    fn any_runs(&self, hook: Hooks, mask: &PluginMask) -> bool {
+        (0..self.host.plugins.len()).any(|i| self.runs(i, hook, mask))
     }
 
     /// Runs the `authenticate` chain over the plugins `mask` selects.
     pub fn authenticate(&mut self, req: &ConnectRequest, mask: &PluginMask) -> AuthAnswer {
-        let arg = convert::connect(req);
-        for i in self.with_hook(Hooks::AUTHENTICATE, mask) {
+        let parts = convert::client_parts(&req.identity);
+        let props = convert::pairs(&req.user_properties);
+        let arg = convert::connect(req, &parts, &props);
+        for i in 0..self.host.plugins.len() {
+            if !self.runs(i, Hooks::AUTHENTICATE, mask) {
+                continue;
+            }
             let deadline = self.host.plugins[i].config.limits.authenticate_ms;
             let answer = self.call(i, Hook::Authenticate, deadline, |p, s| {
-                p.aviary_plugin_authn().call_authenticate(s, &arg)
+                p.aviary_plugin_authn().call_authenticate(s, arg.clone())
             });
             match answer {
                 Ok(AuthDecision::Allow(g)) => return AuthAnswer::Allow(convert::grants(g)),
@@ -85,15 +95,18 @@ impl PluginSet {
         retain: bool,
         mask: &PluginMask,
     ) -> Option<bool> {
-        let indices = self.with_hook(Hooks::AUTHORIZE_PUBLISH, mask);
-        if indices.is_empty() {
+        if !self.any_runs(Hooks::AUTHORIZE_PUBLISH, mask) {
             return None;
         }
-        let client = convert::client(who);
-        for i in indices {
+        let parts = convert::client_parts(who);
+        let client = convert::client(who, &parts);
+        for i in 0..self.host.plugins.len() {
+            if !self.runs(i, Hooks::AUTHORIZE_PUBLISH, mask) {
+                continue;
+            }
             let deadline = self.host.plugins[i].config.limits.authorize_ms;
             let answer = self.call(i, Hook::AuthorizePublish, deadline, |p, s| {
-                p.aviary_plugin_authz().call_authorize_publish(s, &client, topic, qos, retain)
+                p.aviary_plugin_authz().call_authorize_publish(s, client.clone(), topic, qos, retain)
             });
             match answer {
                 Ok(AuthzDecision::Allow) => return Some(true),
@@ -115,23 +128,26 @@ impl PluginSet {
         mask: &PluginMask,
     ) -> Vec<Option<SubVerdict>> {
         let mut out = vec![None; subs.len()];
-        let indices = self.with_hook(Hooks::AUTHORIZE_SUBSCRIBE, mask);
-        if indices.is_empty() {
+        if !self.any_runs(Hooks::AUTHORIZE_SUBSCRIBE, mask) {
             return out;
         }
-        let client = convert::client(who);
-        for i in indices {
+        let parts = convert::client_parts(who);
+        let client = convert::client(who, &parts);
+        for i in 0..self.host.plugins.len() {
+            if !self.runs(i, Hooks::AUTHORIZE_SUBSCRIBE, mask) {
+                continue;
+            }
             let open: Vec<usize> = (0..subs.len()).filter(|&k| out[k].is_none()).collect();
             if open.is_empty() {
                 break;
             }
             let arg: Vec<wit::Subscription> = open
                 .iter()
-                .map(|&k| wit::Subscription { topic_filter: subs[k].0.clone(), qos: subs[k].1 })
+                .map(|&k| wit::Subscription { topic_filter: &subs[k].0, qos: subs[k].1 })
                 .collect();
             let deadline = self.host.plugins[i].config.limits.authorize_ms;
             let answer = self.call(i, Hook::AuthorizeSubscribe, deadline, |p, s| {
-                p.aviary_plugin_authz().call_authorize_subscribe(s, &client, &arg)
+                p.aviary_plugin_authz().call_authorize_subscribe(s, client.clone(), &arg)
             });
             let answer = match answer {
                 Ok(a) if a.len() == open.len() => Ok(a),
@@ -175,21 +191,25 @@ impl PluginSet {
         if msg.payload.len() > max {
             return Transformed::Pass(msg);
         }
-        let indices = self.with_hook(hook.flag(), mask);
-        if indices.is_empty() {
+        if !self.any_runs(hook.flag(), mask) {
             return Transformed::Pass(msg);
         }
-        let client = convert::client(who);
+        let parts = convert::client_parts(who);
+        let client = convert::client(who, &parts);
         let mut current = msg;
-        for i in indices {
-            let arg = convert::message(&current);
+        for i in 0..self.host.plugins.len() {
+            if !self.runs(i, hook.flag(), mask) {
+                continue;
+            }
+            let props = convert::user_properties(&current);
+            let arg = convert::message(&current, &props);
             let deadline = self.host.plugins[i].config.limits.transform_ms;
             let answer = self.call(i, hook, deadline, |p, s| {
                 let m = p.aviary_plugin_messages();
                 if deliver {
-                    m.call_on_deliver(s, &client, &arg)
+                    m.call_on_deliver(s, client.clone(), arg)
                 } else {
-                    m.call_on_publish(s, &client, &arg)
+                    m.call_on_publish(s, client.clone(), arg)
                 }
             });
             let answer = match answer {

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use bytestring::ByteString;
 
 use super::bindings::aviary::plugin::types as wit;
 use crate::auth::acl::AclRule;
@@ -13,31 +12,54 @@ use crate::message::{Message, MessageProperties};
 use crate::protocol::topic::validate_topic_name;
 use crate::protocol::{Protocol, QoS, ReasonCode};
 
-pub(crate) fn client(i: &Identity) -> wit::Client {
-    wit::Client {
-        client_id: i.client_id.clone(),
-        username: i.username.clone(),
+/// What [`client`] borrows from: the parts of an [`Identity`] the WIT record holds as owned
+/// values or lists of borrowed pairs.
+pub(crate) struct ClientParts<'a> {
+    peer: String,
+    attributes: Vec<(&'a str, &'a str)>,
+}
+
+pub(crate) fn client_parts(i: &Identity) -> ClientParts<'_> {
+    ClientParts {
         peer: i.peer.to_string(),
-        listener: i.listener.to_string(),
+        attributes: i.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+    }
+}
+
+pub(crate) fn client<'a>(i: &'a Identity, parts: &'a ClientParts<'a>) -> wit::Client<'a> {
+    wit::Client {
+        client_id: &i.client_id,
+        username: i.username.as_deref(),
+        peer: &parts.peer,
+        listener: &i.listener,
         protocol: match i.protocol {
             Protocol::V3_1 => wit::Protocol::Mqtt31,
             Protocol::V3_1_1 => wit::Protocol::Mqtt311,
             _ => wit::Protocol::Mqtt5,
         },
-        tls_subject: i.tls_subject.clone(),
-        attributes: i.attributes.clone(),
+        tls_subject: i.tls_subject.as_deref(),
+        attributes: &parts.attributes,
     }
 }
 
-pub(crate) fn connect(r: &ConnectRequest) -> wit::Connect {
+/// Pairs of borrowed strings, as the WIT `properties` parameters take them.
+pub(crate) fn pairs(p: &[(String, String)]) -> Vec<(&str, &str)> {
+    p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+pub(crate) fn connect<'a>(
+    r: &'a ConnectRequest,
+    parts: &'a ClientParts<'a>,
+    user_properties: &'a [(&'a str, &'a str)],
+) -> wit::Connect<'a> {
     wit::Connect {
-        client: client(&r.identity),
-        password: r.password.as_ref().map(|p| p.to_vec()),
+        client: client(&r.identity, parts),
+        password: r.password.as_deref(),
         clean_start: r.clean_start,
         keep_alive_secs: r.keep_alive_secs,
-        user_properties: r.user_properties.clone(),
-        auth_method: r.auth_method.clone(),
-        auth_data: r.auth_data.as_ref().map(|d| d.to_vec()),
+        user_properties,
+        auth_method: r.auth_method.as_deref(),
+        auth_data: r.auth_data.as_deref(),
     }
 }
 
@@ -82,28 +104,29 @@ pub(crate) fn ack_reason(r: wit::AckReason) -> ReasonCode {
     }
 }
 
-fn s(b: &Option<ByteString>) -> Option<String> {
-    b.as_ref().map(|x| x.to_string())
+/// The user properties of a message as borrowed pairs (no allocation when there are none).
+pub(crate) fn user_properties(m: &Message) -> Vec<(&str, &str)> {
+    m.properties.user_properties.iter().map(|(k, v)| (&**k, &**v)).collect()
 }
 
-pub(crate) fn message(m: &Message) -> wit::Message {
+pub(crate) fn message<'a>(m: &'a Message, user_properties: &'a [(&'a str, &'a str)]) -> wit::MessageParam<'a> {
     let p = &m.properties;
-    wit::Message {
-        topic: m.topic.to_string(),
-        payload: m.payload.to_vec(),
+    wit::MessageParam {
+        topic: &m.topic,
+        payload: &m.payload,
         qos: m.qos as u8,
         retain: m.retain,
-        content_type: s(&p.content_type),
-        response_topic: s(&p.response_topic),
-        correlation_data: p.correlation_data.as_ref().map(|d| d.to_vec()),
+        content_type: p.content_type.as_deref(),
+        response_topic: p.response_topic.as_deref(),
+        correlation_data: p.correlation_data.as_deref(),
         message_expiry_secs: p.message_expiry_interval,
-        user_properties: p.user_properties.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        user_properties,
     }
 }
 
 /// A message a plugin returned, checked: a valid topic name, a payload no larger than
 /// `max_payload`, a QoS no higher than the original's.
-pub(crate) fn modified(orig: &Message, m: wit::Message, max_payload: usize) -> Result<Arc<Message>, String> {
+pub(crate) fn modified(orig: &Message, m: wit::MessageResult, max_payload: usize) -> Result<Arc<Message>, String> {
     validate_topic_name(&m.topic).map_err(|e| format!("invalid topic from plugin: {e}"))?;
     if m.payload.len() > max_payload {
         return Err(format!("payload of {} bytes exceeds max_payload_bytes", m.payload.len()));

@@ -101,8 +101,7 @@ impl PluginSet {
         deadline_ms: u64,
         f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, ()> {
-        let host = self.host.clone();
-        let l = &host.plugins[i];
+        let l = &self.host.plugins[i];
         let stats = &l.shared.stats;
         stats.calls.fetch_add(1, Ordering::Relaxed);
         let per_hook = stats.hook(hook);
@@ -113,8 +112,9 @@ impl PluginSet {
             return Err(());
         }
         let started = Instant::now();
-        let outcome = self.run(i, deadline_ms, f);
-        per_hook.time(started.elapsed());
+        let outcome = run(&self.host, &mut self.slots[i], i, deadline_ms, f);
+        let l = &self.host.plugins[i];
+        l.shared.stats.hook(hook).time(started.elapsed());
         match outcome {
             Ok(r) => {
                 l.shared.breaker.success();
@@ -126,25 +126,6 @@ impl PluginSet {
                 Err(())
             }
         }
-    }
-
-    /// Makes plugin `i`'s instance if needed and runs `f` on it under `deadline_ms`.
-    fn run<R>(
-        &mut self,
-        i: usize,
-        deadline_ms: u64,
-        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
-    ) -> Result<R, String> {
-        let host = &self.host;
-        if self.slots[i].is_none() {
-            let (slot, _) = instantiate(&host.plugins[i], &host.engine, host.tick)?;
-            self.slots[i] = Some(slot);
-        }
-        let Some(slot) = self.slots[i].as_mut() else { return Err("no instance".into()) };
-        slot.store.set_epoch_deadline(ticks(deadline_ms, host.tick));
-        let plugin = &slot.plugin;
-        let store = &mut slot.store;
-        guarded(|| f(plugin, store))
     }
 
     /// Records an unusable answer of plugin `i` to `hook` (a failure like any other).
@@ -169,4 +150,22 @@ impl PluginSet {
             tracing::error!(plugin = %shared.name, open_ms = open.as_millis() as u64, "circuit breaker opened");
         }
     }
+}
+
+/// Makes plugin `i`'s instance in `slot` if needed and runs `f` on it under `deadline_ms`.
+fn run<R>(
+    host: &PluginHost,
+    slot: &mut Option<Slot>,
+    i: usize,
+    deadline_ms: u64,
+    f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+) -> Result<R, String> {
+    let slot = match slot {
+        Some(s) => s,
+        None => slot.insert(instantiate(&host.plugins[i], &host.engine, host.tick)?.0),
+    };
+    slot.store.set_epoch_deadline(ticks(deadline_ms, host.tick));
+    let plugin = &slot.plugin;
+    let store = &mut slot.store;
+    guarded(|| f(plugin, store))
 }
