@@ -68,7 +68,7 @@ const NATIVE: &str = "native ACL, 5 static rules, %u/%c, 5th matches";
 fn main() -> anyhow::Result<()> {
     let calls = std::env::var("PLUGIN_COST_CALLS").ok().and_then(|c| c.parse().ok()).unwrap_or(200_000);
     let bench = Bench { filter: std::env::args().nth(1), calls };
-    let who = Identity {
+    let who = Arc::new(Identity {
         client_id: "sensor-1".into(),
         username: Some("ann".into()),
         peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
@@ -76,7 +76,7 @@ fn main() -> anyhow::Result<()> {
         protocol: Protocol::V5,
         tls_subject: None,
         attributes: Vec::new(),
-    };
+    });
     let msg = Arc::new(Message {
         topic: "sensors/room1/temperature".into(),
         payload: br#"{"t":21.5,"unit":"C","battery":0.93}"#.to_vec().into(),

@@ -9,6 +9,7 @@ use super::bindings::aviary::plugin::types::{
     self as wit, AuthDecision, AuthzDecision, Hooks, PublishDecision, SubDecision,
 };
 use super::convert;
+use super::host::CallContext;
 use super::instance::PluginSet;
 use super::{Hook, PluginMask};
 use crate::auth::{AuthAnswer, ConnectRequest, Identity};
@@ -51,15 +52,16 @@ impl PluginSet {
 
     /// Runs the `authenticate` chain over the plugins `mask` selects.
     pub fn authenticate(&mut self, req: &ConnectRequest, mask: &PluginMask) -> AuthAnswer {
-        let parts = convert::client_parts(&req.identity);
-        let props = convert::pairs(&req.user_properties);
-        let arg = convert::connect(req, &parts, &props);
+        let parts = convert::connect_parts(req);
+        let arg = convert::connect(req, &parts);
+        let who = Arc::new(req.identity.clone());
         for i in 0..self.host.plugins.len() {
             if !self.runs(i, Hooks::AUTHENTICATE, mask) {
                 continue;
             }
             let deadline = self.host.plugins[i].config.limits.authenticate_ms;
-            let answer = self.call(i, Hook::Authenticate, deadline, |p, s| {
+            let context = CallContext { client: Some(who.clone()), message: None };
+            let answer = self.call(i, Hook::Authenticate, deadline, context, |p, s| {
                 p.aviary_plugin_authn().call_authenticate(s, arg.clone())
             });
             match answer {
@@ -89,7 +91,7 @@ impl PluginSet {
     /// Runs the `authorize-publish` chain: `Some(allowed)` once a plugin decided.
     pub fn authorize_publish(
         &mut self,
-        who: &Identity,
+        who: &Arc<Identity>,
         topic: &str,
         qos: u8,
         retain: bool,
@@ -98,15 +100,14 @@ impl PluginSet {
         if !self.any_runs(Hooks::AUTHORIZE_PUBLISH, mask) {
             return None;
         }
-        let parts = convert::client_parts(who);
-        let client = convert::client(who, &parts);
         for i in 0..self.host.plugins.len() {
             if !self.runs(i, Hooks::AUTHORIZE_PUBLISH, mask) {
                 continue;
             }
             let deadline = self.host.plugins[i].config.limits.authorize_ms;
-            let answer = self.call(i, Hook::AuthorizePublish, deadline, |p, s| {
-                p.aviary_plugin_authz().call_authorize_publish(s, client.clone(), topic, qos, retain)
+            let context = CallContext { client: Some(who.clone()), message: None };
+            let answer = self.call(i, Hook::AuthorizePublish, deadline, context, |p, s| {
+                p.aviary_plugin_authz().call_authorize_publish(s, topic, qos, retain)
             });
             match answer {
                 Ok(AuthzDecision::Allow) => return Some(true),
@@ -123,7 +124,7 @@ impl PluginSet {
     /// `None` where no plugin decided.
     pub fn authorize_subscribe(
         &mut self,
-        who: &Identity,
+        who: &Arc<Identity>,
         subs: &[(String, u8)],
         mask: &PluginMask,
     ) -> Vec<Option<SubVerdict>> {
@@ -131,8 +132,6 @@ impl PluginSet {
         if !self.any_runs(Hooks::AUTHORIZE_SUBSCRIBE, mask) {
             return out;
         }
-        let parts = convert::client_parts(who);
-        let client = convert::client(who, &parts);
         for i in 0..self.host.plugins.len() {
             if !self.runs(i, Hooks::AUTHORIZE_SUBSCRIBE, mask) {
                 continue;
@@ -146,8 +145,9 @@ impl PluginSet {
                 .map(|&k| wit::Subscription { topic_filter: &subs[k].0, qos: subs[k].1 })
                 .collect();
             let deadline = self.host.plugins[i].config.limits.authorize_ms;
-            let answer = self.call(i, Hook::AuthorizeSubscribe, deadline, |p, s| {
-                p.aviary_plugin_authz().call_authorize_subscribe(s, client.clone(), &arg)
+            let context = CallContext { client: Some(who.clone()), message: None };
+            let answer = self.call(i, Hook::AuthorizeSubscribe, deadline, context, |p, s| {
+                p.aviary_plugin_authz().call_authorize_subscribe(s, &arg)
             });
             let answer = match answer {
                 Ok(a) if a.len() == open.len() => Ok(a),
@@ -181,7 +181,7 @@ impl PluginSet {
     /// `on-deliver`).
     pub fn transform(
         &mut self,
-        who: &Identity,
+        who: &Arc<Identity>,
         msg: Arc<Message>,
         deliver: bool,
         mask: &PluginMask,
@@ -194,22 +194,22 @@ impl PluginSet {
         if !self.any_runs(hook.flag(), mask) {
             return Transformed::Pass(msg);
         }
-        let parts = convert::client_parts(who);
-        let client = convert::client(who, &parts);
         let mut current = msg;
         for i in 0..self.host.plugins.len() {
             if !self.runs(i, hook.flag(), mask) {
                 continue;
             }
-            let props = convert::user_properties(&current);
-            let arg = convert::message(&current, &props);
             let deadline = self.host.plugins[i].config.limits.transform_ms;
-            let answer = self.call(i, hook, deadline, |p, s| {
+            let props = convert::has_properties(&current);
+            let context = CallContext { client: Some(who.clone()), message: props.then(|| current.clone()) };
+            let m = &*current;
+            let (topic, payload, qos, retain) = (&*m.topic, &*m.payload, m.qos as u8, m.retain);
+            let answer = self.call(i, hook, deadline, context, |p, s| {
                 let m = p.aviary_plugin_messages();
                 if deliver {
-                    m.call_on_deliver(s, client.clone(), arg)
+                    m.call_on_deliver(s, topic, payload, qos, retain, props)
                 } else {
-                    m.call_on_publish(s, client.clone(), arg)
+                    m.call_on_publish(s, topic, payload, qos, retain, props)
                 }
             });
             let answer = match answer {

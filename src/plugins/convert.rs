@@ -12,52 +12,77 @@ use crate::message::{Message, MessageProperties};
 use crate::protocol::topic::validate_topic_name;
 use crate::protocol::{Protocol, QoS, ReasonCode};
 
-/// What [`client`] borrows from: the parts of an [`Identity`] the WIT record holds as owned
-/// values or lists of borrowed pairs.
-pub(crate) struct ClientParts<'a> {
+fn protocol(p: Protocol) -> wit::Protocol {
+    match p {
+        Protocol::V3_1 => wit::Protocol::Mqtt31,
+        Protocol::V3_1_1 => wit::Protocol::Mqtt311,
+        _ => wit::Protocol::Mqtt5,
+    }
+}
+
+/// The client of a hook call, as `aviary:plugin/context.get-client` answers.
+pub(crate) fn client(i: &Identity) -> wit::ClientResult {
+    wit::ClientResult {
+        client_id: i.client_id.clone(),
+        username: i.username.clone(),
+        peer: i.peer.to_string(),
+        listener: i.listener.to_string(),
+        protocol: protocol(i.protocol),
+        tls_subject: i.tls_subject.clone(),
+        attributes: i.attributes.clone(),
+    }
+}
+
+/// What `aviary:plugin/context.get-client` answers outside a hook call.
+pub(crate) fn no_client() -> wit::ClientResult {
+    wit::ClientResult {
+        client_id: String::new(),
+        username: None,
+        peer: String::new(),
+        listener: String::new(),
+        protocol: wit::Protocol::Mqtt5,
+        tls_subject: None,
+        attributes: Vec::new(),
+    }
+}
+
+/// What [`connect`] borrows from besides the request: the formatted peer address and the
+/// string pairs as the WIT lists take them.
+pub(crate) struct ConnectParts<'a> {
     peer: String,
     attributes: Vec<(&'a str, &'a str)>,
-}
-
-pub(crate) fn client_parts(i: &Identity) -> ClientParts<'_> {
-    ClientParts {
-        peer: i.peer.to_string(),
-        attributes: i.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
-    }
-}
-
-pub(crate) fn client<'a>(i: &'a Identity, parts: &'a ClientParts<'a>) -> wit::Client<'a> {
-    wit::Client {
-        client_id: &i.client_id,
-        username: i.username.as_deref(),
-        peer: &parts.peer,
-        listener: &i.listener,
-        protocol: match i.protocol {
-            Protocol::V3_1 => wit::Protocol::Mqtt31,
-            Protocol::V3_1_1 => wit::Protocol::Mqtt311,
-            _ => wit::Protocol::Mqtt5,
-        },
-        tls_subject: i.tls_subject.as_deref(),
-        attributes: &parts.attributes,
-    }
+    user_properties: Vec<(&'a str, &'a str)>,
 }
 
 /// Pairs of borrowed strings, as the WIT `properties` parameters take them.
-pub(crate) fn pairs(p: &[(String, String)]) -> Vec<(&str, &str)> {
+fn pairs(p: &[(String, String)]) -> Vec<(&str, &str)> {
     p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
-pub(crate) fn connect<'a>(
-    r: &'a ConnectRequest,
-    parts: &'a ClientParts<'a>,
-    user_properties: &'a [(&'a str, &'a str)],
-) -> wit::Connect<'a> {
+pub(crate) fn connect_parts(r: &ConnectRequest) -> ConnectParts<'_> {
+    ConnectParts {
+        peer: r.identity.peer.to_string(),
+        attributes: pairs(&r.identity.attributes),
+        user_properties: pairs(&r.user_properties),
+    }
+}
+
+pub(crate) fn connect<'a>(r: &'a ConnectRequest, parts: &'a ConnectParts<'a>) -> wit::Connect<'a> {
+    let i = &r.identity;
     wit::Connect {
-        client: client(&r.identity, parts),
+        client: wit::ClientParam {
+            client_id: &i.client_id,
+            username: i.username.as_deref(),
+            peer: &parts.peer,
+            listener: &i.listener,
+            protocol: protocol(i.protocol),
+            tls_subject: i.tls_subject.as_deref(),
+            attributes: &parts.attributes,
+        },
         password: r.password.as_deref(),
         clean_start: r.clean_start,
         keep_alive_secs: r.keep_alive_secs,
-        user_properties,
+        user_properties: &parts.user_properties,
         auth_method: r.auth_method.as_deref(),
         auth_data: r.auth_data.as_deref(),
     }
@@ -104,29 +129,41 @@ pub(crate) fn ack_reason(r: wit::AckReason) -> ReasonCode {
     }
 }
 
-/// The user properties of a message as borrowed pairs (no allocation when there are none).
-pub(crate) fn user_properties(m: &Message) -> Vec<(&str, &str)> {
-    m.properties.user_properties.iter().map(|(k, v)| (&**k, &**v)).collect()
+/// Does the message carry any MQTT 5 property a plugin sees (`has-properties`)?
+pub(crate) fn has_properties(m: &Message) -> bool {
+    let p = &m.properties;
+    p.content_type.is_some()
+        || p.response_topic.is_some()
+        || p.correlation_data.is_some()
+        || p.message_expiry_interval.is_some()
+        || !p.user_properties.is_empty()
 }
 
-pub(crate) fn message<'a>(m: &'a Message, user_properties: &'a [(&'a str, &'a str)]) -> wit::MessageParam<'a> {
+/// The MQTT 5 properties of a transform call's message, as
+/// `aviary:plugin/context.get-message-properties` answers (all absent without a message).
+pub(crate) fn properties(m: Option<&Message>) -> wit::MessageProperties {
+    let Some(m) = m else {
+        return wit::MessageProperties {
+            content_type: None,
+            response_topic: None,
+            correlation_data: None,
+            message_expiry_secs: None,
+            user_properties: Vec::new(),
+        };
+    };
     let p = &m.properties;
-    wit::MessageParam {
-        topic: &m.topic,
-        payload: &m.payload,
-        qos: m.qos as u8,
-        retain: m.retain,
-        content_type: p.content_type.as_deref(),
-        response_topic: p.response_topic.as_deref(),
-        correlation_data: p.correlation_data.as_deref(),
+    wit::MessageProperties {
+        content_type: p.content_type.as_ref().map(ToString::to_string),
+        response_topic: p.response_topic.as_ref().map(ToString::to_string),
+        correlation_data: p.correlation_data.as_ref().map(|d| d.to_vec()),
         message_expiry_secs: p.message_expiry_interval,
-        user_properties,
+        user_properties: p.user_properties.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     }
 }
 
 /// A message a plugin returned, checked: a valid topic name, a payload no larger than
 /// `max_payload`, a QoS no higher than the original's.
-pub(crate) fn modified(orig: &Message, m: wit::MessageResult, max_payload: usize) -> Result<Arc<Message>, String> {
+pub(crate) fn modified(orig: &Message, m: wit::Message, max_payload: usize) -> Result<Arc<Message>, String> {
     validate_topic_name(&m.topic).map_err(|e| format!("invalid topic from plugin: {e}"))?;
     if m.payload.len() > max_payload {
         return Err(format!("payload of {} bytes exceeds max_payload_bytes", m.payload.len()));

@@ -11,12 +11,15 @@ use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::aviary::plugin::{crypto, kv, log, metrics, types};
+use super::bindings::aviary::plugin::{context, crypto, kv, log, metrics, types};
 use super::breaker::Breaker;
+use super::convert;
 use super::crypto::KeySets;
 use super::kv::KvStore;
 use super::stats::HookStats;
 use super::Hook;
+use crate::auth::Identity;
+use crate::message::Message;
 
 /// Log severity of a plugin line.
 #[derive(Debug, Clone, Copy)]
@@ -124,12 +127,23 @@ impl Shared {
     }
 }
 
+/// What the running hook call is about, for `aviary:plugin/context`: set before each call,
+/// cleared after it.
+#[derive(Default)]
+pub(crate) struct CallContext {
+    /// The client the call is about.
+    pub(crate) client: Option<Arc<Identity>>,
+    /// The message of a transform call, when it has MQTT 5 properties.
+    pub(crate) message: Option<Arc<Message>>,
+}
+
 /// The data of one instance's store.
 pub(crate) struct HostState {
     pub(crate) shared: Arc<Shared>,
     pub(crate) limits: StoreLimits,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
+    pub(crate) context: CallContext,
 }
 
 impl WasiView for HostState {
@@ -139,6 +153,19 @@ impl WasiView for HostState {
 }
 
 impl types::Host for HostState {}
+
+impl context::Host for HostState {
+    fn get_client(&mut self) -> types::ClientResult {
+        match &self.context.client {
+            Some(who) => convert::client(who),
+            None => convert::no_client(),
+        }
+    }
+
+    fn get_message_properties(&mut self) -> types::MessageProperties {
+        convert::properties(self.context.message.as_deref())
+    }
+}
 
 impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String) {

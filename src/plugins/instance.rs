@@ -12,7 +12,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 
 use super::bindings::aviary::plugin::types::PluginInfo;
 use super::bindings::Plugin;
-use super::host::HostState;
+use super::host::{CallContext, HostState};
 use super::loader::Loaded;
 use super::wasi::LogStream;
 use super::{FailureKind, Hook, PluginHost};
@@ -67,7 +67,13 @@ pub(crate) fn instantiate(l: &Loaded, engine: &Engine, tick: Duration) -> Result
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .build();
-    let state = HostState { shared: l.shared.clone(), limits, wasi, table: ResourceTable::new() };
+    let state = HostState {
+        shared: l.shared.clone(),
+        limits,
+        wasi,
+        table: ResourceTable::new(),
+        context: CallContext::default(),
+    };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
     store.epoch_deadline_trap();
@@ -92,13 +98,15 @@ impl PluginSet {
         PluginSet { host, slots }
     }
 
-    /// Calls plugin `i` under `deadline_ms`. `Err` after a failure (already logged, counted
-    /// and the instance dropped) or when the plugin's circuit breaker is open.
+    /// Calls plugin `i` under `deadline_ms`, with `context` answering the plugin's
+    /// `aviary:plugin/context` calls. `Err` after a failure (already logged, counted and the
+    /// instance dropped) or when the plugin's circuit breaker is open.
     pub(crate) fn call<R>(
         &mut self,
         i: usize,
         hook: Hook,
         deadline_ms: u64,
+        context: CallContext,
         f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, ()> {
         let l = &self.host.plugins[i];
@@ -112,7 +120,7 @@ impl PluginSet {
             return Err(());
         }
         let started = Instant::now();
-        let outcome = run(&self.host, &mut self.slots[i], i, deadline_ms, f);
+        let outcome = run(&self.host, &mut self.slots[i], i, deadline_ms, context, f);
         let l = &self.host.plugins[i];
         l.shared.stats.hook(hook).time(started.elapsed());
         match outcome {
@@ -152,12 +160,14 @@ impl PluginSet {
     }
 }
 
-/// Makes plugin `i`'s instance in `slot` if needed and runs `f` on it under `deadline_ms`.
+/// Makes plugin `i`'s instance in `slot` if needed and runs `f` on it under `deadline_ms`
+/// with `context` in force.
 fn run<R>(
     host: &PluginHost,
     slot: &mut Option<Slot>,
     i: usize,
     deadline_ms: u64,
+    context: CallContext,
     f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
 ) -> Result<R, String> {
     let slot = match slot {
@@ -165,7 +175,10 @@ fn run<R>(
         None => slot.insert(instantiate(&host.plugins[i], &host.engine, host.tick)?.0),
     };
     slot.store.set_epoch_deadline(ticks(deadline_ms, host.tick));
+    slot.store.data_mut().context = context;
     let plugin = &slot.plugin;
     let store = &mut slot.store;
-    guarded(|| f(plugin, store))
+    let outcome = guarded(|| f(plugin, store));
+    store.data_mut().context = CallContext::default();
+    outcome
 }
