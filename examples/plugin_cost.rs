@@ -52,12 +52,42 @@ impl Bench {
         println!("{label:<52} {:>8.3} µs/call", each.as_secs_f64() * 1e6);
     }
 
+    /// Like [`Bench::run`] on `threads` threads at once, each with its own closure from
+    /// `make` (its own instances, as session threads have): the time per call on one thread.
+    fn parallel<F: FnMut() + Send>(&self, label: &str, threads: usize, make: impl Fn() -> F) {
+        if self.filter.as_deref().is_some_and(|w| !label.contains(w)) {
+            return;
+        }
+        let calls = self.calls;
+        let each: Vec<_> = std::thread::scope(|scope| {
+            let runs: Vec<_> = (0..threads)
+                .map(|_| {
+                    let mut f = make();
+                    scope.spawn(move || {
+                        for _ in 0..1000 {
+                            f();
+                        }
+                        let started = Instant::now();
+                        for _ in 0..calls {
+                            f();
+                        }
+                        started.elapsed() / calls
+                    })
+                })
+                .collect();
+            runs.into_iter().filter_map(|r| r.join().ok()).collect()
+        });
+        let mean = each.iter().sum::<std::time::Duration>() / threads.max(1) as u32;
+        println!("{label:<52} {:>8.3} µs/call", mean.as_secs_f64() * 1e6);
+    }
+
     fn wants(&self, any_of: &[&str]) -> bool {
         self.filter.as_deref().is_none_or(|w| any_of.iter().any(|l| l.contains(w)))
     }
 }
 
 const PASS: &str = "on-publish, returns pass (hostile fixture)";
+const PASS2: &str = "on-publish, returns pass, 2 threads at once";
 const DELIVER: &str = "on-deliver, returns pass (hostile fixture)";
 const AUTHZ: &str = "authorize-publish, returns next (hostile fixture)";
 const SUBS: &str = "authorize-subscribe, 1 filter, next (hostile fixture)";
@@ -90,8 +120,15 @@ fn main() -> anyhow::Result<()> {
 
     // Every plugin, as for a listener without a `plugins` key.
     let all = PluginMask::all();
-    if bench.wants(&[PASS, DELIVER, AUTHZ, SUBS]) {
+    if bench.wants(&[PASS, PASS2, DELIVER, AUTHZ, SUBS]) {
         let noop = host("noop", "hostile", "[plugin.config]\nhook = \"none\"")?;
+        bench.parallel(PASS2, 2, || {
+            let mut set = PluginSet::new(noop.clone());
+            let (who, msg) = (who.clone(), msg.clone());
+            move || {
+                std::hint::black_box(set.transform(&who, msg.clone(), false, &PluginMask::all()));
+            }
+        });
         let mut set = PluginSet::new(noop);
         bench.run(PASS, || {
             std::hint::black_box(set.transform(&who, msg.clone(), false, &all));

@@ -76,8 +76,6 @@ impl PluginLog {
 /// Counters the broker keeps about one plugin.
 #[derive(Debug, Default)]
 pub struct PluginStats {
-    /// Hook calls made.
-    pub calls: AtomicU64,
     /// Calls that failed (trap, panic, deadline, memory, bad answer) or were refused by the
     /// open circuit breaker.
     pub failures: AtomicU64,
@@ -91,6 +89,11 @@ pub struct PluginStats {
 }
 
 impl PluginStats {
+    /// Hook calls made (all hooks; refusals by the open circuit breaker included).
+    pub fn calls(&self) -> u64 {
+        self.hooks.iter().map(HookStats::calls).sum()
+    }
+
     /// The counters of one hook.
     pub fn hook(&self, hook: Hook) -> &HookStats {
         &self.hooks[hook.index()]

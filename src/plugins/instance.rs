@@ -89,13 +89,15 @@ pub(crate) fn instantiate(l: &Loaded, engine: &Engine, tick: Duration) -> Result
 pub struct PluginSet {
     pub(crate) host: Arc<PluginHost>,
     slots: Vec<Option<Slot>>,
+    /// Where this set counts its calls (see `stats`).
+    shard: usize,
 }
 
 impl PluginSet {
     /// An empty set; instances are made on first use.
     pub fn new(host: Arc<PluginHost>) -> Self {
         let slots = host.plugins.iter().map(|_| None).collect();
-        PluginSet { host, slots }
+        PluginSet { host, slots, shard: super::stats::next_shard() }
     }
 
     /// Calls plugin `i` under `deadline_ms`, with `context` answering the plugin's
@@ -111,9 +113,8 @@ impl PluginSet {
     ) -> Result<R, ()> {
         let l = &self.host.plugins[i];
         let stats = &l.shared.stats;
-        stats.calls.fetch_add(1, Ordering::Relaxed);
         let per_hook = stats.hook(hook);
-        per_hook.call();
+        per_hook.call(self.shard);
         if !l.shared.breaker.allows() {
             stats.failures.fetch_add(1, Ordering::Relaxed);
             per_hook.failure(FailureKind::BreakerOpen);
@@ -122,7 +123,7 @@ impl PluginSet {
         let started = Instant::now();
         let outcome = run(&self.host, &mut self.slots[i], i, deadline_ms, context, f);
         let l = &self.host.plugins[i];
-        l.shared.stats.hook(hook).time(started.elapsed());
+        l.shared.stats.hook(hook).time(self.shard, started.elapsed());
         match outcome {
             Ok(r) => {
                 l.shared.breaker.success();
