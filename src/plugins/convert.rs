@@ -94,13 +94,10 @@ pub(crate) fn grants(g: wit::Grant) -> Grants {
         acl: g
             .acl
             .into_iter()
-            .map(|r| AclRule {
-                allow: r.allow,
-                publish: r.access.contains(wit::Access::PUBLISH),
-                subscribe: r.access.contains(wit::Access::SUBSCRIBE),
-                filter: r.topic_filter,
-                user: None,
-                client: None,
+            .map(|r| {
+                let (publish, subscribe) =
+                    (r.access.contains(wit::Access::PUBLISH), r.access.contains(wit::Access::SUBSCRIBE));
+                AclRule::new(r.allow, publish, subscribe, r.topic_filter, None, None)
             })
             .collect(),
         attributes: g.attributes,
