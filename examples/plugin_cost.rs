@@ -93,6 +93,7 @@ const AUTHZ: &str = "authorize-publish, returns next (hostile fixture)";
 const SUBS: &str = "authorize-subscribe, 1 filter, next (hostile fixture)";
 const ENRICH: &str = "on-publish, JSON enrich (modifies the payload)";
 const ACL: &str = "authorize-publish, acl plugin (one rule)";
+const ACL_U: &str = "authorize-publish, acl plugin (%u rule: asks the client)";
 const NATIVE: &str = "native ACL, 5 static rules, %u/%c, 5th matches";
 
 fn main() -> anyhow::Result<()> {
@@ -150,12 +151,14 @@ fn main() -> anyhow::Result<()> {
             std::hint::black_box(set.transform(&who, msg.clone(), false, &all));
         });
     }
-    if bench.wants(&[ACL]) {
-        let rule = "[[plugin.config.rules]]\nallow = true\naccess = \"all\"\ntopic = \"sensors/#\"";
-        let mut set = PluginSet::new(host("acl", "acl", rule)?);
-        bench.run(ACL, || {
-            std::hint::black_box(set.authorize_publish(&who, topic, 0, false, &all));
-        });
+    for (label, filter) in [(ACL, "sensors/#"), (ACL_U, "sensors/%u/#")] {
+        if bench.wants(&[label]) {
+            let rule = format!("[[plugin.config.rules]]\nallow = true\naccess = \"all\"\ntopic = \"{filter}\"");
+            let mut set = PluginSet::new(host("acl", "acl", &rule)?);
+            bench.run(label, || {
+                std::hint::black_box(set.authorize_publish(&who, topic, 0, false, &all));
+            });
+        }
     }
     if bench.wants(&[NATIVE]) {
         let config = Config::from_toml_str(
