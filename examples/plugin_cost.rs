@@ -153,7 +153,8 @@ fn main() -> anyhow::Result<()> {
     }
     for (label, filter) in [(ACL, "sensors/#"), (ACL_U, "sensors/%u/#")] {
         if bench.wants(&[label]) {
-            let rule = format!("[[plugin.config.rules]]\nallow = true\naccess = \"all\"\ntopic = \"{filter}\"");
+            let rule =
+                format!("[[plugin.config.rules]]\nallow = true\naccess = \"all\"\ntopic = \"{filter}\"");
             let mut set = PluginSet::new(host("acl", "acl", &rule)?);
             bench.run(label, || {
                 std::hint::black_box(set.authorize_publish(&who, topic, 0, false, &all));

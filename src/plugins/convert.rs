@@ -1,5 +1,6 @@
 //! Conversions between the broker's types and the WIT types.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,12 +21,29 @@ fn protocol(p: Protocol) -> wit::Protocol {
     }
 }
 
+/// `addr.to_string()`, without the formatting machinery in the usual (IPv4) case: plugins
+/// that look at their client ask for it on every call.
+fn peer_text(addr: SocketAddr) -> String {
+    let SocketAddr::V4(a) = addr else { return addr.to_string() };
+    let mut text = String::with_capacity(21);
+    let mut digits = itoa::Buffer::new();
+    for (k, octet) in a.ip().octets().into_iter().enumerate() {
+        if k > 0 {
+            text.push('.');
+        }
+        text.push_str(digits.format(octet));
+    }
+    text.push(':');
+    text.push_str(digits.format(a.port()));
+    text
+}
+
 /// The client of a hook call, as `aviary:plugin/context.get-client` answers.
 pub(crate) fn client(i: &Identity) -> wit::ClientResult {
     wit::ClientResult {
         client_id: i.client_id.clone(),
         username: i.username.clone(),
-        peer: i.peer.to_string(),
+        peer: peer_text(i.peer),
         listener: i.listener.to_string(),
         protocol: protocol(i.protocol),
         tls_subject: i.tls_subject.clone(),
@@ -61,7 +79,7 @@ fn pairs(p: &[(String, String)]) -> Vec<(&str, &str)> {
 
 pub(crate) fn connect_parts(r: &ConnectRequest) -> ConnectParts<'_> {
     ConnectParts {
-        peer: r.identity.peer.to_string(),
+        peer: peer_text(r.identity.peer),
         attributes: pairs(&r.identity.attributes),
         user_properties: pairs(&r.user_properties),
     }
@@ -186,4 +204,17 @@ pub(crate) fn modified(orig: &Message, m: wit::Message, max_payload: usize) -> R
         },
         received_at: orig.received_at.min(Instant::now()),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peer_text;
+
+    #[test]
+    fn peers_read_as_display_writes_them() {
+        for a in ["127.0.0.1:1", "0.0.0.0:0", "255.255.255.255:65535", "10.20.3.4:1883", "[::1]:8883"] {
+            let addr: std::net::SocketAddr = a.parse().unwrap();
+            assert_eq!(peer_text(addr), addr.to_string());
+        }
+    }
 }
