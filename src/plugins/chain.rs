@@ -9,7 +9,7 @@ use super::bindings::aviary::plugin::types::{
     self as wit, AuthDecision, AuthzDecision, Hooks, PublishDecision, SubDecision,
 };
 use super::convert;
-use super::host::CallContext;
+use super::host::CallFor;
 use super::instance::PluginSet;
 use super::{Hook, PluginMask};
 use crate::auth::{AuthAnswer, ConnectRequest, Identity};
@@ -60,7 +60,7 @@ impl PluginSet {
                 continue;
             }
             let deadline = self.host.plugins[i].config.limits.authenticate_ms;
-            let context = CallContext { client: Some(who.clone()), message: None };
+            let context = CallFor { client: &who, message: None };
             let answer = self.call(i, Hook::Authenticate, deadline, context, |p, s| {
                 p.aviary_plugin_authn().call_authenticate(s, arg.clone())
             });
@@ -105,7 +105,7 @@ impl PluginSet {
                 continue;
             }
             let deadline = self.host.plugins[i].config.limits.authorize_ms;
-            let context = CallContext { client: Some(who.clone()), message: None };
+            let context = CallFor { client: who, message: None };
             let answer = self.call(i, Hook::AuthorizePublish, deadline, context, |p, s| {
                 p.aviary_plugin_authz().call_authorize_publish(s, topic, qos, retain)
             });
@@ -145,7 +145,7 @@ impl PluginSet {
                 .map(|&k| wit::Subscription { topic_filter: &subs[k].0, qos: subs[k].1 })
                 .collect();
             let deadline = self.host.plugins[i].config.limits.authorize_ms;
-            let context = CallContext { client: Some(who.clone()), message: None };
+            let context = CallFor { client: who, message: None };
             let answer = self.call(i, Hook::AuthorizeSubscribe, deadline, context, |p, s| {
                 p.aviary_plugin_authz().call_authorize_subscribe(s, &arg)
             });
@@ -201,7 +201,7 @@ impl PluginSet {
             }
             let deadline = self.host.plugins[i].config.limits.transform_ms;
             let props = convert::has_properties(&current);
-            let context = CallContext { client: Some(who.clone()), message: props.then(|| current.clone()) };
+            let context = CallFor { client: who, message: props.then_some(&current) };
             let m = &*current;
             let (topic, payload, qos, retain) = (&*m.topic, &*m.payload, m.qos as u8, m.retain);
             let answer = self.call(i, hook, deadline, context, |p, s| {

@@ -130,14 +130,38 @@ impl Shared {
     }
 }
 
-/// What the running hook call is about, for `aviary:plugin/context`: set before each call,
-/// cleared after it.
+/// What a hook call is about: the client and, for a transform of a message with MQTT 5
+/// properties, the message.
+#[derive(Clone, Copy)]
+pub(crate) struct CallFor<'a> {
+    pub(crate) client: &'a Arc<Identity>,
+    pub(crate) message: Option<&'a Arc<Message>>,
+}
+
+/// What `aviary:plugin/context` answers with: set as each call begins. The client stays after
+/// the call (no reference count is touched while one session's calls follow each other; the
+/// next call replaces it), the message does not.
 #[derive(Default)]
 pub(crate) struct CallContext {
-    /// The client the call is about.
-    pub(crate) client: Option<Arc<Identity>>,
-    /// The message of a transform call, when it has MQTT 5 properties.
-    pub(crate) message: Option<Arc<Message>>,
+    client: Option<Arc<Identity>>,
+    message: Option<Arc<Message>>,
+}
+
+impl CallContext {
+    /// A call for `c` begins.
+    pub(crate) fn enter(&mut self, c: CallFor<'_>) {
+        if !self.client.as_ref().is_some_and(|held| Arc::ptr_eq(held, c.client)) {
+            self.client = Some(c.client.clone());
+        }
+        if let Some(m) = c.message {
+            self.message = Some(m.clone());
+        }
+    }
+
+    /// The call ended.
+    pub(crate) fn leave(&mut self) {
+        self.message = None;
+    }
 }
 
 /// The data of one instance's store.

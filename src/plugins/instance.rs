@@ -12,7 +12,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 
 use super::bindings::aviary::plugin::types::PluginInfo;
 use super::bindings::Plugin;
-use super::host::{CallContext, HostState};
+use super::host::{CallContext, CallFor, HostState};
 use super::loader::Loaded;
 use super::wasi::LogStream;
 use super::{FailureKind, Hook, PluginHost};
@@ -100,15 +100,15 @@ impl PluginSet {
         PluginSet { host, slots, shard: super::stats::next_shard() }
     }
 
-    /// Calls plugin `i` under `deadline_ms`, with `context` answering the plugin's
-    /// `aviary:plugin/context` calls. `Err` after a failure (already logged, counted and the
+    /// Calls plugin `i` under `deadline_ms` about `context` (what the plugin's
+    /// `aviary:plugin/context` calls answer). `Err` after a failure (already logged, counted and the
     /// instance dropped) or when the plugin's circuit breaker is open.
     pub(crate) fn call<R>(
         &mut self,
         i: usize,
         hook: Hook,
         deadline_ms: u64,
-        context: CallContext,
+        context: CallFor<'_>,
         f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, ()> {
         let l = &self.host.plugins[i];
@@ -168,7 +168,7 @@ fn run<R>(
     slot: &mut Option<Slot>,
     i: usize,
     deadline_ms: u64,
-    context: CallContext,
+    context: CallFor<'_>,
     f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
 ) -> Result<R, String> {
     let slot = match slot {
@@ -176,10 +176,10 @@ fn run<R>(
         None => slot.insert(instantiate(&host.plugins[i], &host.engine, host.tick)?.0),
     };
     slot.store.set_epoch_deadline(ticks(deadline_ms, host.tick));
-    slot.store.data_mut().context = context;
+    slot.store.data_mut().context.enter(context);
     let plugin = &slot.plugin;
     let store = &mut slot.store;
     let outcome = guarded(|| f(plugin, store));
-    store.data_mut().context = CallContext::default();
+    store.data_mut().context.leave();
     outcome
 }
