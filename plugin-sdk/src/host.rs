@@ -16,6 +16,16 @@ pub(crate) fn call_client() -> ClientInfo {
     raw::context::get_client()
 }
 
+/// The client id of the running hook call's client.
+pub(crate) fn call_client_id() -> String {
+    raw::context::get_client_id()
+}
+
+/// The user name of the running hook call's client.
+pub(crate) fn call_username() -> Option<String> {
+    raw::context::get_username()
+}
+
 /// The MQTT 5 properties of the running transform call's message (in a native build: none).
 pub(crate) fn call_message_properties() -> MessageProperties {
     raw::context::get_message_properties()

@@ -114,6 +114,16 @@ pub mod mock {
             super::super::with(|s| s.client.clone()).unwrap_or_else(|| ClientInfo::new(""))
         }
 
+        /// The id of the client set by [`super::super::set_client`].
+        pub fn get_client_id() -> String {
+            get_client().client_id
+        }
+
+        /// The user name of the client set by [`super::super::set_client`].
+        pub fn get_username() -> Option<String> {
+            get_client().username
+        }
+
         /// No properties.
         pub fn get_message_properties() -> MessageProperties {
             MessageProperties::default()

@@ -189,6 +189,14 @@ impl context::Host for HostState {
         }
     }
 
+    fn get_client_id(&mut self) -> String {
+        self.context.client.as_ref().map(|who| who.client_id.clone()).unwrap_or_default()
+    }
+
+    fn get_username(&mut self) -> Option<String> {
+        self.context.client.as_ref().and_then(|who| who.username.clone())
+    }
+
     fn get_message_properties(&mut self) -> types::MessageProperties {
         convert::properties(self.context.message.as_deref())
     }

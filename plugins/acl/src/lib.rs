@@ -83,10 +83,10 @@ fn safe(v: Option<&str>) -> Option<&str> {
 
 impl Rule {
     fn is_for(&self, c: &Client) -> bool {
-        let user_ok = self.user.as_ref().is_none_or(|u| c.username.as_deref() == Some(u.as_str()));
+        let user_ok = self.user.as_ref().is_none_or(|u| c.username() == Some(u.as_str()));
         let client_ok = self.client.as_ref().is_none_or(|p| match p.strip_suffix('*') {
-            Some(prefix) => c.client_id.starts_with(prefix),
-            None => c.client_id == *p,
+            Some(prefix) => c.id().starts_with(prefix),
+            None => c.id() == *p,
         });
         let attrs_ok = self.attributes.iter().all(|(k, v)| c.attribute(k) == Some(v.as_str()));
         user_ok && client_ok && attrs_ok
@@ -100,10 +100,10 @@ impl Rule {
         }
         let mut f = self.topic.clone();
         if f.contains("%u") {
-            f = f.replace("%u", safe(c.username.as_deref())?);
+            f = f.replace("%u", safe(c.username())?);
         }
         if f.contains("%c") {
-            f = f.replace("%c", safe(Some(c.client_id.as_str()))?);
+            f = f.replace("%c", safe(Some(c.id()))?);
         }
         Some(Cow::Owned(f))
     }
