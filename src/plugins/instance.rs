@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
@@ -120,10 +120,10 @@ impl PluginSet {
             per_hook.failure(FailureKind::BreakerOpen);
             return Err(());
         }
-        let started = Instant::now();
+        let started = self.host.clock.now();
         let outcome = run(&self.host, &mut self.slots[i], i, deadline_ms, context, f);
         let l = &self.host.plugins[i];
-        l.shared.stats.hook(hook).time(self.shard, started.elapsed());
+        l.shared.stats.hook(hook).time(self.shard, self.host.clock.now().duration_since(started));
         match outcome {
             Ok(r) => {
                 l.shared.breaker.success();
