@@ -1,6 +1,20 @@
 //! Runtime support for the code `#[plugin]` generates. Not a public API.
 
-use crate::Plugin;
+use crate::{Client, Message, Plugin};
+
+/// The client of the running hook call, asked for on first use.
+pub fn client() -> Client {
+    Client::of_call()
+}
+
+/// The message of a transform call: its arguments, and its properties when it has any.
+pub fn message(topic: String, payload: Vec<u8>, qos: u8, retain: bool, has_properties: bool) -> Message {
+    let props = match has_properties {
+        true => crate::host::call_message_properties(),
+        false => Default::default(),
+    };
+    Message::from_parts(topic, payload, qos, retain, props)
+}
 
 /// `init`: parse the configuration, route panics to the broker's log, build the plugin.
 pub fn init<P: Plugin>(config_json: &str) -> Result<P, String> {
@@ -60,26 +74,42 @@ macro_rules! __export_plugin {
 
             impl __exports::authz::Guest for __AviaryExport {
                 fn authorize_publish(
-                    c: $crate::Client,
                     topic: ::std::string::String,
                     qos: u8,
                     retain: bool,
                 ) -> $crate::AuthzDecision {
+                    let c = $crate::__private::client();
                     __with(|p| p.authorize_publish(&c, &topic, qos, retain))
                 }
                 fn authorize_subscribe(
-                    c: $crate::Client,
                     subs: ::std::vec::Vec<$crate::Subscription>,
                 ) -> ::std::vec::Vec<$crate::SubDecision> {
+                    let c = $crate::__private::client();
                     __with(|p| p.authorize_subscribe(&c, &subs))
                 }
             }
 
             impl __exports::messages::Guest for __AviaryExport {
-                fn on_publish(sender: $crate::Client, msg: $crate::Message) -> $crate::PublishDecision {
+                fn on_publish(
+                    topic: ::std::string::String,
+                    payload: ::std::vec::Vec<u8>,
+                    qos: u8,
+                    retain: bool,
+                    has_properties: bool,
+                ) -> $crate::PublishDecision {
+                    let msg = $crate::__private::message(topic, payload, qos, retain, has_properties);
+                    let sender = $crate::__private::client();
                     __with(|p| p.on_publish(&sender, msg))
                 }
-                fn on_deliver(subscriber: $crate::Client, msg: $crate::Message) -> $crate::PublishDecision {
+                fn on_deliver(
+                    topic: ::std::string::String,
+                    payload: ::std::vec::Vec<u8>,
+                    qos: u8,
+                    retain: bool,
+                    has_properties: bool,
+                ) -> $crate::PublishDecision {
+                    let msg = $crate::__private::message(topic, payload, qos, retain, has_properties);
+                    let subscriber = $crate::__private::client();
                     __with(|p| p.on_deliver(&subscriber, msg))
                 }
             }

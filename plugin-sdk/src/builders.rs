@@ -1,13 +1,14 @@
 //! Friendly constructors and accessors on the generated WIT types.
 
 use crate::{
-    Access, AclRule, AuthDecision, Client, ConnackReason, Connect, Grant, Message, Protocol, Refusal,
+    Access, AclRule, AuthDecision, ClientInfo, ConnackReason, Connect, Grant, Message, MessageProperties,
+    Protocol, Refusal,
 };
 
-impl Client {
+impl ClientInfo {
     /// A client with the given id and nothing else (handy in tests).
     pub fn new(client_id: impl Into<String>) -> Self {
-        Client {
+        ClientInfo {
             client_id: client_id.into(),
             username: None,
             peer: "127.0.0.1:1".into(),
@@ -38,9 +39,9 @@ impl Client {
 
 impl Connect {
     /// A CONNECT from `client` with optional user name and password (handy in tests).
-    pub fn new(client: Client, password: Option<&[u8]>) -> Self {
+    pub fn new(client: impl Into<ClientInfo>, password: Option<&[u8]>) -> Self {
         Connect {
-            client,
+            client: client.into(),
             password: password.map(<[u8]>::to_vec),
             clean_start: true,
             keep_alive_secs: 60,
@@ -102,7 +103,7 @@ impl Grant {
         self
     }
 
-    /// Adds an attribute later hooks can read with [`Client::attribute`].
+    /// Adds an attribute later hooks can read with [`ClientInfo::attribute`].
     pub fn attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.attributes.push((name.into(), value.into()));
         self
@@ -150,7 +151,40 @@ impl AuthDecision {
     }
 }
 
+impl Default for MessageProperties {
+    fn default() -> Self {
+        MessageProperties {
+            content_type: None,
+            response_topic: None,
+            correlation_data: None,
+            message_expiry_secs: None,
+            user_properties: Vec::new(),
+        }
+    }
+}
+
 impl Message {
+    /// A message as the transform hooks receive it: the arguments and the properties.
+    pub(crate) fn from_parts(
+        topic: String,
+        payload: Vec<u8>,
+        qos: u8,
+        retain: bool,
+        p: MessageProperties,
+    ) -> Self {
+        Message {
+            topic,
+            payload,
+            qos,
+            retain,
+            content_type: p.content_type,
+            response_topic: p.response_topic,
+            correlation_data: p.correlation_data,
+            message_expiry_secs: p.message_expiry_secs,
+            user_properties: p.user_properties,
+        }
+    }
+
     /// A QoS 0 message without properties.
     pub fn new(topic: impl Into<String>, payload: impl Into<Vec<u8>>) -> Self {
         Message {

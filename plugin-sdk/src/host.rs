@@ -3,12 +3,33 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::{JwtError, Level};
+use crate::{ClientInfo, JwtError, Level, MessageProperties};
 
 #[cfg(target_arch = "wasm32")]
 use crate::bindings::aviary::plugin as raw;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::testing::mock as raw;
+
+/// The client of the running hook call (in a native build: the mock host's, see
+/// [`crate::testing::set_client`]).
+pub(crate) fn call_client() -> ClientInfo {
+    raw::context::get_client()
+}
+
+/// The client id of the running hook call's client.
+pub(crate) fn call_client_id() -> String {
+    raw::context::get_client_id()
+}
+
+/// The user name of the running hook call's client.
+pub(crate) fn call_username() -> Option<String> {
+    raw::context::get_username()
+}
+
+/// The MQTT 5 properties of the running transform call's message (in a native build: none).
+pub(crate) fn call_message_properties() -> MessageProperties {
+    raw::context::get_message_properties()
+}
 
 /// Checks `password` against an argon2 PHC string (`$argon2id$v=19$...`), natively on the
 /// host. `Err` when the hash is malformed.

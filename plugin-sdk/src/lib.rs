@@ -29,12 +29,13 @@
 //! }
 //! ```
 //!
-//! The contract with the broker is the WIT package `aviary:plugin@0.1.0` in `wit/`; the
+//! The contract with the broker is the WIT package `aviary:plugin@0.2.0` in `wit/`; the
 //! broker is generated from the same file. Host services are in [`host`], [`kv`], [`metrics`]
 //! and the logging macros ([`info!`], ...). [`testing`] is a mock host: plugin logic runs
 //! natively under `cargo test`.
 
 mod builders;
+mod client;
 pub mod host;
 mod plugin;
 #[cfg(not(target_arch = "wasm32"))]
@@ -60,10 +61,13 @@ pub mod bindings {
 pub use aviary_plugin_sdk_macros::plugin;
 pub use bindings::aviary::plugin::crypto::JwtError;
 pub use bindings::aviary::plugin::log::Level;
+/// What the broker knows about a client (in [`Connect`], and behind every [`Client`]).
+pub use bindings::aviary::plugin::types::Client as ClientInfo;
 pub use bindings::aviary::plugin::types::{
-    Access, AckReason, AclRule, AuthDecision, AuthzDecision, Client, ConnackReason, Connect, Grant, Hooks,
-    Message, PluginInfo, Properties, Protocol, PublishDecision, Refusal, SubDecision, Subscription,
+    Access, AckReason, AclRule, AuthDecision, AuthzDecision, ConnackReason, Connect, Grant, Hooks, Message,
+    MessageProperties, PluginInfo, Properties, Protocol, PublishDecision, Refusal, SubDecision, Subscription,
 };
+pub use client::Client;
 pub use host::{kv, metrics};
 pub use plugin::{InitError, Plugin};
 /// Re-exported for `#[derive(Deserialize)]` on plugin configs.

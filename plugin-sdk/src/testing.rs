@@ -14,7 +14,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::{InitError, JwtError, Level, Plugin};
+use crate::{ClientInfo, InitError, JwtError, Level, Plugin};
 
 type JwtFn = Box<dyn Fn(&str, &str) -> Result<String, JwtError>>;
 
@@ -25,6 +25,7 @@ struct State {
     gauges: HashMap<String, i64>,
     logs: Vec<(Level, String)>,
     jwt: Option<JwtFn>,
+    client: Option<ClientInfo>,
 }
 
 thread_local! {
@@ -65,6 +66,12 @@ pub fn on_verify_jwt(f: impl Fn(&str, &str) -> Result<String, JwtError> + 'stati
     with(|s| s.jwt = Some(Box::new(f)));
 }
 
+/// Sets the client `aviary:plugin/context` answers with (what a lazily asked
+/// [`crate::Client`] becomes); unset: a client with an empty id.
+pub fn set_client(client: ClientInfo) {
+    with(|s| s.client = Some(client));
+}
+
 /// Makes an argon2id PHC hash for tests (low cost parameters).
 pub fn hash_password(password: &[u8]) -> String {
     use argon2::password_hash::{PasswordHasher, SaltString};
@@ -95,6 +102,31 @@ pub mod mock {
                 Some(f) => f(token, key_set),
                 None => Err(JwtError::UnknownKey),
             })
+        }
+    }
+
+    /// `aviary:plugin/context`.
+    pub mod context {
+        use crate::{ClientInfo, MessageProperties};
+
+        /// The client set by [`super::super::set_client`].
+        pub fn get_client() -> ClientInfo {
+            super::super::with(|s| s.client.clone()).unwrap_or_else(|| ClientInfo::new(""))
+        }
+
+        /// The id of the client set by [`super::super::set_client`].
+        pub fn get_client_id() -> String {
+            get_client().client_id
+        }
+
+        /// The user name of the client set by [`super::super::set_client`].
+        pub fn get_username() -> Option<String> {
+            get_client().username
+        }
+
+        /// No properties.
+        pub fn get_message_properties() -> MessageProperties {
+            MessageProperties::default()
         }
     }
 

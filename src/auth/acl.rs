@@ -9,7 +9,7 @@
 
 use serde::Deserialize;
 
-use crate::protocol::topic::{matches, validate_topic_filter};
+use crate::protocol::topic::validate_topic_filter;
 
 /// Which packets a rule is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -52,7 +52,7 @@ pub struct StaticRule {
     pub client: Option<String>,
 }
 
-/// A rule ready for evaluation.
+/// A rule ready for evaluation (made with [`AclRule::new`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AclRule {
     /// Allow or deny.
@@ -67,18 +67,50 @@ pub struct AclRule {
     pub user: Option<String>,
     /// Only for this client id.
     pub client: Option<String>,
+    /// `filter` split into levels once, for matching PUBLISH topics.
+    levels: Box<[Level]>,
+}
+
+/// One level of a rule's filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Level {
+    /// `#` (and whatever follows).
+    Hash,
+    /// `+`.
+    Plus,
+    /// Literal text.
+    Exact(Box<str>),
+    /// Text with `%u` / `%c` in it.
+    Pattern(Box<str>),
+}
+
+impl AclRule {
+    /// A rule over `filter` (with `%u` / `%c`).
+    pub fn new(
+        allow: bool,
+        publish: bool,
+        subscribe: bool,
+        filter: String,
+        user: Option<String>,
+        client: Option<String>,
+    ) -> Self {
+        let levels = filter
+            .split('/')
+            .map(|l| match l {
+                "#" => Level::Hash,
+                "+" => Level::Plus,
+                l if l.contains('%') => Level::Pattern(l.into()),
+                l => Level::Exact(l.into()),
+            })
+            .collect();
+        AclRule { allow, publish, subscribe, filter, user, client, levels }
+    }
 }
 
 impl From<&StaticRule> for AclRule {
     fn from(r: &StaticRule) -> Self {
-        AclRule {
-            allow: r.allow,
-            publish: r.access != AclAccess::Subscribe,
-            subscribe: r.access != AclAccess::Publish,
-            filter: r.topic.clone(),
-            user: r.user.clone(),
-            client: r.client.clone(),
-        }
+        let (publish, subscribe) = (r.access != AclAccess::Subscribe, r.access != AclAccess::Publish);
+        AclRule::new(r.allow, publish, subscribe, r.topic.clone(), r.user.clone(), r.client.clone())
     }
 }
 
@@ -101,22 +133,101 @@ pub struct Who<'a> {
 }
 
 /// The first rule that applies decides: `Some(true)` allow, `Some(false)` deny.
+///
+/// Every PUBLISH comes here, so that case allocates nothing: the topic is split once and
+/// compared level by level with each rule's pre-split filter, `%u` / `%c` expanded in place.
 pub fn evaluate(rules: &[AclRule], who: Who<'_>, action: Action<'_>) -> Option<bool> {
-    rules.iter().find_map(|r| applies(r, who, action).then_some(r.allow))
+    if rules.is_empty() {
+        return None;
+    }
+    match action {
+        Action::Publish(topic) => {
+            let levels = split_levels(topic);
+            let dollar = topic.starts_with('$');
+            let applies =
+                |r: &AclRule| r.publish && is_for(r, who) && publish_matches(r, who, &levels, dollar);
+            rules.iter().find_map(|r| applies(r).then_some(r.allow))
+        }
+        Action::Subscribe(req) => {
+            rules.iter().find_map(|r| subscribe_applies(r, who, req).then_some(r.allow))
+        }
+    }
 }
 
-fn applies(r: &AclRule, who: Who<'_>, action: Action<'_>) -> bool {
-    if r.user.as_deref().is_some_and(|u| Some(u) != who.username)
-        || r.client.as_deref().is_some_and(|c| c != who.client_id)
-    {
+/// `topic.split('/')`, collected, in one plain pass over the bytes (`/` never occurs inside a
+/// multi-byte UTF-8 sequence, so every cut is a character boundary).
+fn split_levels(topic: &str) -> smallvec::SmallVec<[&str; 8]> {
+    let mut levels = smallvec::SmallVec::new();
+    let mut start = 0;
+    for (i, b) in topic.bytes().enumerate() {
+        if b == b'/' {
+            levels.push(&topic[start..i]);
+            start = i + 1;
+        }
+    }
+    levels.push(&topic[start..]);
+    levels
+}
+
+/// Do the rule's user and client conditions hold for `who`?
+fn is_for(r: &AclRule, who: Who<'_>) -> bool {
+    r.user.as_deref().is_none_or(|u| Some(u) == who.username)
+        && r.client.as_deref().is_none_or(|c| c == who.client_id)
+}
+
+/// Does rule `r` apply to `who` subscribing to `req`?
+fn subscribe_applies(r: &AclRule, who: Who<'_>, req: &str) -> bool {
+    if !r.subscribe || !is_for(r, who) {
         return false;
     }
     let Some(filter) = substitute(&r.filter, who) else { return false };
-    match action {
-        Action::Publish(topic) => r.publish && matches(&filter, topic),
-        Action::Subscribe(req) if r.allow => r.subscribe && covers(&filter, req),
-        Action::Subscribe(req) => r.subscribe && overlaps(&filter, req),
+    match r.allow {
+        true => covers(&filter, req),
+        false => overlaps(&filter, req),
     }
+}
+
+/// A placeholder's value, if it may stand in a filter: present, not empty, and without `/`,
+/// `+` or `#` (which would widen the filter).
+fn safe(v: Option<&str>) -> Option<&str> {
+    v.filter(|v| !v.is_empty() && !v.contains(['/', '+', '#']))
+}
+
+/// `matches(substitute(filter), topic)` over the rule's pre-split filter and the topic's
+/// `levels` (`dollar`: the topic starts with `$`), without allocating.
+fn publish_matches(r: &AclRule, who: Who<'_>, levels: &[&str], dollar: bool) -> bool {
+    if dollar && (r.filter.starts_with('+') || r.filter.starts_with('#')) {
+        return false; // [MQTT-4.7.2-1]
+    }
+    let mut topic = levels.iter();
+    for level in r.levels.iter() {
+        match (level, topic.next()) {
+            (Level::Hash, _) => return true,
+            (Level::Plus, Some(_)) => {}
+            (Level::Exact(e), Some(t)) if **e == **t => {}
+            (Level::Pattern(p), Some(t)) if level_matches(p, who, t) => {}
+            _ => return false,
+        }
+    }
+    topic.next().is_none()
+}
+
+/// Is `level` the filter level `pattern` with `%u` / `%c` expanded (false when a value it
+/// needs is missing or unsafe)?
+fn level_matches(pattern: &str, who: Who<'_>, level: &str) -> bool {
+    let (mut p, mut rest) = (pattern, level);
+    while let Some(i) = p.find('%') {
+        let Some(r) = rest.strip_prefix(&p[..i]) else { return false };
+        let tail = &p[i..];
+        let (value, after) = match tail.get(..2) {
+            Some("%u") => (safe(who.username), &tail[2..]),
+            Some("%c") => (safe(Some(who.client_id)), &tail[2..]),
+            _ => (Some("%"), &tail[1..]), // a `%` standing for itself
+        };
+        let Some(r) = value.and_then(|v| r.strip_prefix(v)) else { return false };
+        (p, rest) = (after, r);
+    }
+    rest == p
 }
 
 /// Expands `%u` and `%c`; `None` when a needed value is missing or unsafe.
@@ -124,13 +235,12 @@ fn substitute<'a>(filter: &'a str, who: Who<'_>) -> Option<std::borrow::Cow<'a, 
     if !filter.contains('%') {
         return Some(filter.into());
     }
-    let safe = |v: &str| !v.is_empty() && !v.contains(['/', '+', '#']);
     let mut out = filter.to_owned();
     if out.contains("%u") {
-        out = out.replace("%u", who.username.filter(|u| safe(u))?);
+        out = out.replace("%u", safe(who.username)?);
     }
     if out.contains("%c") {
-        out = out.replace("%c", Some(who.client_id).filter(|c| safe(c))?);
+        out = out.replace("%c", safe(Some(who.client_id))?);
     }
     Some(out.into())
 }
@@ -178,9 +288,16 @@ pub(crate) fn validate_static(rules: &[StaticRule]) -> Result<(), (String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::topic::matches;
 
     fn rule(allow: bool, filter: &str) -> AclRule {
-        AclRule { allow, publish: true, subscribe: true, filter: filter.into(), user: None, client: None }
+        AclRule::new(allow, true, true, filter.into(), None, None)
+    }
+
+    fn publish_matches(filter: &str, who: Who<'_>, topic: &str) -> bool {
+        let levels = split_levels(topic);
+        assert_eq!(levels.to_vec(), topic.split('/').collect::<Vec<_>>());
+        super::publish_matches(&rule(true, filter), who, &levels, topic.starts_with('$'))
     }
 
     const ANN: Who<'static> = Who { username: Some("ann"), client_id: "c1" };
@@ -201,6 +318,54 @@ mod tests {
         assert_eq!(evaluate(&rules, anon, Action::Publish("d//x")), None);
         let sneaky = Who { username: Some("+"), client_id: "c" };
         assert_eq!(evaluate(&rules, sneaky, Action::Publish("d/bob/x")), None);
+    }
+
+    #[test]
+    fn publish_matching_expands_placeholders_like_substitution() {
+        let who = Who { username: Some("ann"), client_id: "c-1" };
+        let odd = Who { username: Some("a%cb"), client_id: "c" };
+        let filters = [
+            "d/%u/#",
+            "d/%u",
+            "d/+/%c",
+            "%u/x",
+            "d/pre-%u-%c/post",
+            "d/%u%c",
+            "100%/%u",
+            "d/%x/%u",
+            "#",
+            "+/%c",
+        ];
+        let topics = [
+            "d/ann/x",
+            "d/ann",
+            "d/bob",
+            "d/q/c-1",
+            "ann/x",
+            "d/pre-ann-c-1/post",
+            "d/pre-ann-c-1/pos",
+            "d/annc-1",
+            "100%/ann",
+            "d/%x/ann",
+            "$SYS/c-1",
+            "d/ann/x/y",
+            "d/an",
+            "",
+        ];
+        for f in filters {
+            for t in topics {
+                for w in [who, ANN, odd, Who { username: None, client_id: "c-1" }] {
+                    let expected = substitute(f, w).is_some_and(|e| matches(&e, t));
+                    // A user name holding `%c` is taken literally, not expanded again.
+                    let literal = w.username.is_some_and(|u| u.contains('%')) && f.contains("%u");
+                    if !literal {
+                        assert_eq!(publish_matches(f, w, t), expected, "{f} {t} {w:?}");
+                    }
+                }
+            }
+        }
+        assert!(publish_matches("u/%u", odd, "u/a%cb"), "user names are not expanded twice");
+        assert!(!publish_matches("u/%u", odd, "u/acb"));
     }
 
     #[test]

@@ -8,4 +8,7 @@ wasmtime::component::bindgen!({
     path: "plugin-sdk/wit",
     world: "plugin",
     additional_derives: [PartialEq],
+    // Arguments are lowered straight from borrowed data (`&str`, `&[u8]`) into the plugin's
+    // memory, without an owned copy first.
+    ownership: Borrowing { duplicate_if_necessary: true },
 });

@@ -9,6 +9,7 @@ use super::bindings::aviary::plugin::types::{
     self as wit, AuthDecision, AuthzDecision, Hooks, PublishDecision, SubDecision,
 };
 use super::convert;
+use super::host::CallFor;
 use super::instance::PluginSet;
 use super::{Hook, PluginMask};
 use crate::auth::{AuthAnswer, ConnectRequest, Identity};
@@ -38,19 +39,30 @@ impl PluginSet {
         self.host.plugins[i].config.on_failure.is_none_or(|f| f.is_closed())
     }
 
-    /// The plugins `mask` selects that implement `hook`, in load order.
-    fn with_hook(&self, hook: Hooks, mask: &PluginMask) -> Vec<usize> {
-        let plugins = &self.host.plugins;
-        (0..plugins.len()).filter(|&i| mask.allows(i) && plugins[i].hooks.contains(hook)).collect()
+    /// Is plugin `i` selected by `mask` and does it implement `hook`? The chains walk the
+    /// plugins in load order and skip the others (no list is built per call).
+    fn runs(&self, i: usize, hook: Hooks, mask: &PluginMask) -> bool {
+        mask.allows(i) && self.host.plugins[i].hooks.contains(hook)
+    }
+
+    /// Does any plugin `mask` selects implement `hook`?
+    fn any_runs(&self, hook: Hooks, mask: &PluginMask) -> bool {
+        (0..self.host.plugins.len()).any(|i| self.runs(i, hook, mask))
     }
 
     /// Runs the `authenticate` chain over the plugins `mask` selects.
     pub fn authenticate(&mut self, req: &ConnectRequest, mask: &PluginMask) -> AuthAnswer {
-        let arg = convert::connect(req);
-        for i in self.with_hook(Hooks::AUTHENTICATE, mask) {
+        let parts = convert::connect_parts(req);
+        let arg = convert::connect(req, &parts);
+        let who = Arc::new(req.identity.clone());
+        for i in 0..self.host.plugins.len() {
+            if !self.runs(i, Hooks::AUTHENTICATE, mask) {
+                continue;
+            }
             let deadline = self.host.plugins[i].config.limits.authenticate_ms;
-            let answer = self.call(i, Hook::Authenticate, deadline, |p, s| {
-                p.aviary_plugin_authn().call_authenticate(s, &arg)
+            let context = CallFor { client: &who, message: None };
+            let answer = self.call(i, Hook::Authenticate, deadline, context, |p, s| {
+                p.aviary_plugin_authn().call_authenticate(s, arg.clone())
             });
             match answer {
                 Ok(AuthDecision::Allow(g)) => return AuthAnswer::Allow(convert::grants(g)),
@@ -79,21 +91,23 @@ impl PluginSet {
     /// Runs the `authorize-publish` chain: `Some(allowed)` once a plugin decided.
     pub fn authorize_publish(
         &mut self,
-        who: &Identity,
+        who: &Arc<Identity>,
         topic: &str,
         qos: u8,
         retain: bool,
         mask: &PluginMask,
     ) -> Option<bool> {
-        let indices = self.with_hook(Hooks::AUTHORIZE_PUBLISH, mask);
-        if indices.is_empty() {
+        if !self.any_runs(Hooks::AUTHORIZE_PUBLISH, mask) {
             return None;
         }
-        let client = convert::client(who);
-        for i in indices {
+        for i in 0..self.host.plugins.len() {
+            if !self.runs(i, Hooks::AUTHORIZE_PUBLISH, mask) {
+                continue;
+            }
             let deadline = self.host.plugins[i].config.limits.authorize_ms;
-            let answer = self.call(i, Hook::AuthorizePublish, deadline, |p, s| {
-                p.aviary_plugin_authz().call_authorize_publish(s, &client, topic, qos, retain)
+            let context = CallFor { client: who, message: None };
+            let answer = self.call(i, Hook::AuthorizePublish, deadline, context, |p, s| {
+                p.aviary_plugin_authz().call_authorize_publish(s, topic, qos, retain)
             });
             match answer {
                 Ok(AuthzDecision::Allow) => return Some(true),
@@ -110,28 +124,30 @@ impl PluginSet {
     /// `None` where no plugin decided.
     pub fn authorize_subscribe(
         &mut self,
-        who: &Identity,
+        who: &Arc<Identity>,
         subs: &[(String, u8)],
         mask: &PluginMask,
     ) -> Vec<Option<SubVerdict>> {
         let mut out = vec![None; subs.len()];
-        let indices = self.with_hook(Hooks::AUTHORIZE_SUBSCRIBE, mask);
-        if indices.is_empty() {
+        if !self.any_runs(Hooks::AUTHORIZE_SUBSCRIBE, mask) {
             return out;
         }
-        let client = convert::client(who);
-        for i in indices {
+        for i in 0..self.host.plugins.len() {
+            if !self.runs(i, Hooks::AUTHORIZE_SUBSCRIBE, mask) {
+                continue;
+            }
             let open: Vec<usize> = (0..subs.len()).filter(|&k| out[k].is_none()).collect();
             if open.is_empty() {
                 break;
             }
             let arg: Vec<wit::Subscription> = open
                 .iter()
-                .map(|&k| wit::Subscription { topic_filter: subs[k].0.clone(), qos: subs[k].1 })
+                .map(|&k| wit::Subscription { topic_filter: &subs[k].0, qos: subs[k].1 })
                 .collect();
             let deadline = self.host.plugins[i].config.limits.authorize_ms;
-            let answer = self.call(i, Hook::AuthorizeSubscribe, deadline, |p, s| {
-                p.aviary_plugin_authz().call_authorize_subscribe(s, &client, &arg)
+            let context = CallFor { client: who, message: None };
+            let answer = self.call(i, Hook::AuthorizeSubscribe, deadline, context, |p, s| {
+                p.aviary_plugin_authz().call_authorize_subscribe(s, &arg)
             });
             let answer = match answer {
                 Ok(a) if a.len() == open.len() => Ok(a),
@@ -165,7 +181,7 @@ impl PluginSet {
     /// `on-deliver`).
     pub fn transform(
         &mut self,
-        who: &Identity,
+        who: &Arc<Identity>,
         msg: Arc<Message>,
         deliver: bool,
         mask: &PluginMask,
@@ -175,21 +191,25 @@ impl PluginSet {
         if msg.payload.len() > max {
             return Transformed::Pass(msg);
         }
-        let indices = self.with_hook(hook.flag(), mask);
-        if indices.is_empty() {
+        if !self.any_runs(hook.flag(), mask) {
             return Transformed::Pass(msg);
         }
-        let client = convert::client(who);
         let mut current = msg;
-        for i in indices {
-            let arg = convert::message(&current);
+        for i in 0..self.host.plugins.len() {
+            if !self.runs(i, hook.flag(), mask) {
+                continue;
+            }
             let deadline = self.host.plugins[i].config.limits.transform_ms;
-            let answer = self.call(i, hook, deadline, |p, s| {
+            let props = convert::has_properties(&current);
+            let context = CallFor { client: who, message: props.then_some(&current) };
+            let m = &*current;
+            let (topic, payload, qos, retain) = (&*m.topic, &*m.payload, m.qos as u8, m.retain);
+            let answer = self.call(i, hook, deadline, context, |p, s| {
                 let m = p.aviary_plugin_messages();
                 if deliver {
-                    m.call_on_deliver(s, &client, &arg)
+                    m.call_on_deliver(s, topic, payload, qos, retain, props)
                 } else {
-                    m.call_on_publish(s, &client, &arg)
+                    m.call_on_publish(s, topic, payload, qos, retain, props)
                 }
             });
             let answer = match answer {

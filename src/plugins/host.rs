@@ -11,12 +11,15 @@ use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::aviary::plugin::{crypto, kv, log, metrics, types};
+use super::bindings::aviary::plugin::{context, crypto, kv, log, metrics, types};
 use super::breaker::Breaker;
+use super::convert;
 use super::crypto::KeySets;
 use super::kv::KvStore;
 use super::stats::HookStats;
 use super::Hook;
+use crate::auth::Identity;
+use crate::message::Message;
 
 /// Log severity of a plugin line.
 #[derive(Debug, Clone, Copy)]
@@ -73,8 +76,6 @@ impl PluginLog {
 /// Counters the broker keeps about one plugin.
 #[derive(Debug, Default)]
 pub struct PluginStats {
-    /// Hook calls made.
-    pub calls: AtomicU64,
     /// Calls that failed (trap, panic, deadline, memory, bad answer) or were refused by the
     /// open circuit breaker.
     pub failures: AtomicU64,
@@ -88,6 +89,11 @@ pub struct PluginStats {
 }
 
 impl PluginStats {
+    /// Hook calls made (all hooks; refusals by the open circuit breaker included).
+    pub fn calls(&self) -> u64 {
+        self.hooks.iter().map(HookStats::calls).sum()
+    }
+
     /// The counters of one hook.
     pub fn hook(&self, hook: Hook) -> &HookStats {
         &self.hooks[hook.index()]
@@ -124,12 +130,47 @@ impl Shared {
     }
 }
 
+/// What a hook call is about: the client and, for a transform of a message with MQTT 5
+/// properties, the message.
+#[derive(Clone, Copy)]
+pub(crate) struct CallFor<'a> {
+    pub(crate) client: &'a Arc<Identity>,
+    pub(crate) message: Option<&'a Arc<Message>>,
+}
+
+/// What `aviary:plugin/context` answers with: set as each call begins. The client stays after
+/// the call (no reference count is touched while one session's calls follow each other; the
+/// next call replaces it), the message does not.
+#[derive(Default)]
+pub(crate) struct CallContext {
+    client: Option<Arc<Identity>>,
+    message: Option<Arc<Message>>,
+}
+
+impl CallContext {
+    /// A call for `c` begins.
+    pub(crate) fn enter(&mut self, c: CallFor<'_>) {
+        if !self.client.as_ref().is_some_and(|held| Arc::ptr_eq(held, c.client)) {
+            self.client = Some(c.client.clone());
+        }
+        if let Some(m) = c.message {
+            self.message = Some(m.clone());
+        }
+    }
+
+    /// The call ended.
+    pub(crate) fn leave(&mut self) {
+        self.message = None;
+    }
+}
+
 /// The data of one instance's store.
 pub(crate) struct HostState {
     pub(crate) shared: Arc<Shared>,
     pub(crate) limits: StoreLimits,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
+    pub(crate) context: CallContext,
 }
 
 impl WasiView for HostState {
@@ -139,6 +180,27 @@ impl WasiView for HostState {
 }
 
 impl types::Host for HostState {}
+
+impl context::Host for HostState {
+    fn get_client(&mut self) -> types::ClientResult {
+        match &self.context.client {
+            Some(who) => convert::client(who),
+            None => convert::no_client(),
+        }
+    }
+
+    fn get_client_id(&mut self) -> String {
+        self.context.client.as_ref().map(|who| who.client_id.clone()).unwrap_or_default()
+    }
+
+    fn get_username(&mut self) -> Option<String> {
+        self.context.client.as_ref().and_then(|who| who.username.clone())
+    }
+
+    fn get_message_properties(&mut self) -> types::MessageProperties {
+        convert::properties(self.context.message.as_deref())
+    }
+}
 
 impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String) {

@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
@@ -12,7 +12,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 
 use super::bindings::aviary::plugin::types::PluginInfo;
 use super::bindings::Plugin;
-use super::host::HostState;
+use super::host::{CallContext, CallFor, HostState};
 use super::loader::Loaded;
 use super::wasi::LogStream;
 use super::{FailureKind, Hook, PluginHost};
@@ -67,7 +67,13 @@ pub(crate) fn instantiate(l: &Loaded, engine: &Engine, tick: Duration) -> Result
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .build();
-    let state = HostState { shared: l.shared.clone(), limits, wasi, table: ResourceTable::new() };
+    let state = HostState {
+        shared: l.shared.clone(),
+        limits,
+        wasi,
+        table: ResourceTable::new(),
+        context: CallContext::default(),
+    };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
     store.epoch_deadline_trap();
@@ -83,38 +89,41 @@ pub(crate) fn instantiate(l: &Loaded, engine: &Engine, tick: Duration) -> Result
 pub struct PluginSet {
     pub(crate) host: Arc<PluginHost>,
     slots: Vec<Option<Slot>>,
+    /// Where this set counts its calls (see `stats`).
+    shard: usize,
 }
 
 impl PluginSet {
     /// An empty set; instances are made on first use.
     pub fn new(host: Arc<PluginHost>) -> Self {
         let slots = host.plugins.iter().map(|_| None).collect();
-        PluginSet { host, slots }
+        PluginSet { host, slots, shard: super::stats::next_shard() }
     }
 
-    /// Calls plugin `i` under `deadline_ms`. `Err` after a failure (already logged, counted
-    /// and the instance dropped) or when the plugin's circuit breaker is open.
+    /// Calls plugin `i` under `deadline_ms` about `context` (what the plugin's
+    /// `aviary:plugin/context` calls answer). `Err` after a failure (already logged, counted and the
+    /// instance dropped) or when the plugin's circuit breaker is open.
     pub(crate) fn call<R>(
         &mut self,
         i: usize,
         hook: Hook,
         deadline_ms: u64,
+        context: CallFor<'_>,
         f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, ()> {
-        let host = self.host.clone();
-        let l = &host.plugins[i];
+        let l = &self.host.plugins[i];
         let stats = &l.shared.stats;
-        stats.calls.fetch_add(1, Ordering::Relaxed);
         let per_hook = stats.hook(hook);
-        per_hook.call();
+        per_hook.call(self.shard);
         if !l.shared.breaker.allows() {
             stats.failures.fetch_add(1, Ordering::Relaxed);
             per_hook.failure(FailureKind::BreakerOpen);
             return Err(());
         }
-        let started = Instant::now();
-        let outcome = self.run(i, deadline_ms, f);
-        per_hook.time(started.elapsed());
+        let started = self.host.clock.now();
+        let outcome = run(&self.host, &mut self.slots[i], i, deadline_ms, context, f);
+        let l = &self.host.plugins[i];
+        l.shared.stats.hook(hook).time(self.shard, self.host.clock.now().duration_since(started));
         match outcome {
             Ok(r) => {
                 l.shared.breaker.success();
@@ -126,25 +135,6 @@ impl PluginSet {
                 Err(())
             }
         }
-    }
-
-    /// Makes plugin `i`'s instance if needed and runs `f` on it under `deadline_ms`.
-    fn run<R>(
-        &mut self,
-        i: usize,
-        deadline_ms: u64,
-        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
-    ) -> Result<R, String> {
-        let host = &self.host;
-        if self.slots[i].is_none() {
-            let (slot, _) = instantiate(&host.plugins[i], &host.engine, host.tick)?;
-            self.slots[i] = Some(slot);
-        }
-        let Some(slot) = self.slots[i].as_mut() else { return Err("no instance".into()) };
-        slot.store.set_epoch_deadline(ticks(deadline_ms, host.tick));
-        let plugin = &slot.plugin;
-        let store = &mut slot.store;
-        guarded(|| f(plugin, store))
     }
 
     /// Records an unusable answer of plugin `i` to `hook` (a failure like any other).
@@ -169,4 +159,27 @@ impl PluginSet {
             tracing::error!(plugin = %shared.name, open_ms = open.as_millis() as u64, "circuit breaker opened");
         }
     }
+}
+
+/// Makes plugin `i`'s instance in `slot` if needed and runs `f` on it under `deadline_ms`
+/// with `context` in force.
+fn run<R>(
+    host: &PluginHost,
+    slot: &mut Option<Slot>,
+    i: usize,
+    deadline_ms: u64,
+    context: CallFor<'_>,
+    f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+) -> Result<R, String> {
+    let slot = match slot {
+        Some(s) => s,
+        None => slot.insert(instantiate(&host.plugins[i], &host.engine, host.tick)?.0),
+    };
+    slot.store.set_epoch_deadline(ticks(deadline_ms, host.tick));
+    slot.store.data_mut().context.enter(context);
+    let plugin = &slot.plugin;
+    let store = &mut slot.store;
+    let outcome = guarded(|| f(plugin, store));
+    store.data_mut().context.leave();
+    outcome
 }

@@ -20,7 +20,7 @@ use super::kv::{KvLimits, KvStore};
 use super::{instance, wasi, PluginError};
 
 /// The WIT package version this broker speaks.
-const WIT_VERSION: &str = "0.1.0";
+const WIT_VERSION: &str = "0.2.0";
 
 /// A compiled, checked plugin.
 pub(crate) struct Loaded {
@@ -88,7 +88,7 @@ fn check_imports(engine: &Engine, component: &Component, c: &PluginConfig) -> Re
     for (import, _) in ty.imports(engine) {
         let (iface, version) = import.split_once('@').unwrap_or((import, ""));
         let ok = match iface {
-            "aviary:plugin/types" | "aviary:plugin/log" => true,
+            "aviary:plugin/types" | "aviary:plugin/log" | "aviary:plugin/context" => true,
             i if i.starts_with("aviary:plugin/") => c.grants.iter().any(|g| g.interface() == i),
             i => wasi::ALLOWED_WASI.contains(&i),
         };

@@ -1,7 +1,10 @@
 //! Per-hook counters of one plugin: calls, failures by kind and time spent in the plugin.
-//! Plain relaxed atomics, so a call pays a few uncontended adds; read by `/metrics`.
+//! Relaxed atomics; the ones every call touches are split into cache-line-sized shards, one per
+//! [`PluginSet`](super::PluginSet) (so per thread, up to [`SHARDS`] threads), so that session
+//! threads calling the same plugin at once do not pass one cache line back and forth. Readers
+//! (`/metrics`) add the shards up.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::bindings::aviary::plugin::types::Hooks;
@@ -79,19 +82,35 @@ impl FailureKind {
     }
 }
 
-/// Counters of one plugin for one hook.
+/// Shards of the per-call counters.
+pub(crate) const SHARDS: usize = 8;
+
+/// The shard for a new [`PluginSet`](super::PluginSet): the next one, round robin.
+pub(crate) fn next_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
+}
+
+/// The per-call counters of one shard, alone in their cache line(s).
 #[derive(Debug, Default)]
-pub struct HookStats {
+#[repr(align(128))]
+struct Shard {
     calls: AtomicU64,
-    failures: [AtomicU64; FailureKind::ALL.len()],
     timed: AtomicU64,
     nanos: AtomicU64,
 }
 
+/// Counters of one plugin for one hook.
+#[derive(Debug, Default)]
+pub struct HookStats {
+    shards: [Shard; SHARDS],
+    failures: [AtomicU64; FailureKind::ALL.len()],
+}
+
 impl HookStats {
-    /// Counts a call (refused ones included).
-    pub(crate) fn call(&self) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
+    /// Counts a call (refused ones included) in `shard`.
+    pub(crate) fn call(&self, shard: usize) {
+        self.shards[shard % SHARDS].calls.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a failure.
@@ -99,15 +118,20 @@ impl HookStats {
         self.failures[kind.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records the time of a call that reached the plugin.
-    pub(crate) fn time(&self, d: Duration) {
-        self.timed.fetch_add(1, Ordering::Relaxed);
-        self.nanos.fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    /// Records the time of a call that reached the plugin, in `shard`.
+    pub(crate) fn time(&self, shard: usize, d: Duration) {
+        let s = &self.shards[shard % SHARDS];
+        s.timed.fetch_add(1, Ordering::Relaxed);
+        s.nanos.fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn sum(&self, f: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards.iter().map(|s| f(s).load(Ordering::Relaxed)).fold(0, u64::saturating_add)
     }
 
     /// Calls made, including those refused by the open circuit breaker.
     pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        self.sum(|s| &s.calls)
     }
 
     /// Failures of one kind.
@@ -118,6 +142,6 @@ impl HookStats {
     /// Calls that reached the plugin (every call but those the breaker refused) and the total
     /// time they took, instance creation included.
     pub fn latency(&self) -> (u64, Duration) {
-        (self.timed.load(Ordering::Relaxed), Duration::from_nanos(self.nanos.load(Ordering::Relaxed)))
+        (self.sum(|s| &s.timed), Duration::from_nanos(self.sum(|s| &s.nanos)))
     }
 }

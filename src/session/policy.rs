@@ -14,6 +14,7 @@ use crate::auth::{AuthAnswer, ConnectRequest, Identity};
 use crate::message::Message;
 use crate::plugins::{self, Hook, SubVerdict, Transformed};
 use crate::protocol::{Auth, AuthProperties, Connect, Packet, QoS, ReasonCode};
+use crate::reload::PluginsNow;
 use crate::router::messages::{Delivery, SubscribeFilter};
 
 /// The plugin host and the authentication threads of a broker, if it has plugins.
@@ -177,11 +178,11 @@ impl Session {
     /// acknowledge with.
     pub(super) fn admit_publish(&mut self, message: Message) -> Result<Arc<Message>, ReasonCode> {
         let message = Arc::new(message);
-        if !self.may_publish(&message.topic, message.qos, message.retain) {
+        let now = self.shared.plugins.load(); // once per PUBLISH, for both hooks
+        if !self.may_publish_now(&now, &message.topic, message.qos, message.retain) {
             tracing::debug!(client_id = %self.client_id, topic = %message.topic, "publish not authorized");
             return Err(ReasonCode::NotAuthorized);
         }
-        let now = self.shared.plugins.load();
         let on_publish = now.host_with(Hook::OnPublish, self.listener_index());
         let (Some((host, mask)), Some(identity)) = (on_publish, self.who()) else {
             return Ok(message);
@@ -194,9 +195,13 @@ impl Session {
 
     /// May this client publish to `topic` (the grant's rules, the plugins, the static rules)?
     fn may_publish(&self, topic: &str, qos: QoS, retain: bool) -> bool {
+        self.may_publish_now(&self.shared.plugins.load(), topic, qos, retain)
+    }
+
+    /// [`Session::may_publish`] with the plugins in force already loaded.
+    fn may_publish_now(&self, now: &PluginsNow, topic: &str, qos: QoS, retain: bool) -> bool {
         let shared = &self.shared;
         let Some(identity) = self.who() else { return true };
-        let now = shared.plugins.load();
         let plugins = || {
             let (host, mask) = now.host_with(Hook::AuthorizePublish, self.listener_index())?;
             plugins::with_local(host, |set| set.authorize_publish(identity, topic, qos as u8, retain, mask))

@@ -1,7 +1,8 @@
 //! Transforms: `plugins/transform-json-enrich` and `plugins/transform-topic-rewrite`, as seen
 //! by a subscriber.
 
-use aviary::protocol::{Protocol, QoS, ReasonCode};
+use aviary::protocol::{Packet, Protocol, Publish, PublishProperties, QoS, ReasonCode};
+use bytes::Bytes;
 
 use crate::common::TestBroker;
 use crate::support::*;
@@ -55,4 +56,49 @@ async fn topics_are_rewritten_in_a_pipeline() {
     let v: serde_json::Value = serde_json::from_slice(&got.payload).unwrap();
     assert_eq!(v["client_id"], "old-device");
     no_publish(&mut sub, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mqtt5_properties_reach_the_plugin_and_survive_a_modification() {
+    // The transforms get the properties on demand (`context.get-message-properties`); a plugin
+    // that modifies the payload hands them back, so the subscriber sees them unaltered
+    // [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-20].
+    let b = TestBroker::with_toml(&plugin_toml("enrich", "transform_json_enrich", "grants = []"));
+    let mut sub = connected(&b, Protocol::V5, "sub").await;
+    subscribe(&mut sub, &[("sensors/#", QoS::AtLeastOnce)]).await;
+    let mut sensor = connected(&b, Protocol::V5, "sensor-9").await;
+    let properties = PublishProperties {
+        content_type: Some("application/vnd.t+json".into()),
+        response_topic: Some("replies/sensor-9".into()),
+        correlation_data: Some(Bytes::from_static(b"req-1")),
+        message_expiry_interval: Some(600),
+        user_properties: vec![("site".into(), "north".into()), ("site".into(), "south".into())],
+        ..Default::default()
+    };
+    sensor
+        .send(&Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: "sensors/t".into(),
+            packet_id: None,
+            payload: Bytes::from_static(br#"{"t":1}"#),
+            properties,
+        }))
+        .await;
+    let got = next_publish(&mut sub).await;
+    let v: serde_json::Value = serde_json::from_slice(&got.payload).unwrap();
+    assert_eq!(v["client_id"], "sensor-9", "modified, with the client asked for on demand");
+    let p = &got.properties;
+    assert_eq!(p.content_type.as_deref(), Some("application/vnd.t+json"), "kept, not replaced");
+    assert_eq!(p.response_topic.as_deref(), Some("replies/sensor-9"));
+    assert_eq!(p.correlation_data.as_deref(), Some(&b"req-1"[..]));
+    assert!(p.message_expiry_interval.is_some_and(|s| s > 0 && s <= 600));
+    let users: Vec<(&str, &str)> = p.user_properties.iter().map(|(k, v)| (&**k, &**v)).collect();
+    assert_eq!(users, [("site", "north"), ("site", "south")], "in order [MQTT-3.3.2-18]");
+    // Without properties the plugin still sets its own content type.
+    publish(&mut sensor, "sensors/u", br#"{"t":2}"#, QoS::AtMostOnce).await;
+    let got = next_publish(&mut sub).await;
+    assert_eq!(got.properties.content_type.as_deref(), Some("application/json"));
+    assert!(got.properties.user_properties.is_empty());
 }

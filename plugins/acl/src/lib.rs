@@ -6,6 +6,7 @@
 //! filter, a deny rule when the two overlap at all. When no rule applies, `default` decides:
 //! "next" (the broker's own policy), "allow" or "deny".
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use aviary_plugin_sdk::topic::{covers, matches, overlaps};
@@ -74,27 +75,37 @@ pub struct Config {
 /// The plugin.
 pub struct Acl(Config);
 
+/// A placeholder's value, if it may stand in a filter: present, not empty, and without `/`, `+`
+/// or `#` (which would widen the filter).
+fn safe(v: Option<&str>) -> Option<&str> {
+    v.filter(|v| !v.is_empty() && !v.contains(['/', '+', '#']))
+}
+
 impl Rule {
     fn is_for(&self, c: &Client) -> bool {
-        let user_ok = self.user.as_ref().is_none_or(|u| c.username.as_deref() == Some(u.as_str()));
+        let user_ok = self.user.as_ref().is_none_or(|u| c.username() == Some(u.as_str()));
         let client_ok = self.client.as_ref().is_none_or(|p| match p.strip_suffix('*') {
-            Some(prefix) => c.client_id.starts_with(prefix),
-            None => c.client_id == *p,
+            Some(prefix) => c.id().starts_with(prefix),
+            None => c.id() == *p,
         });
         let attrs_ok = self.attributes.iter().all(|(k, v)| c.attribute(k) == Some(v.as_str()));
         user_ok && client_ok && attrs_ok
     }
 
     /// The filter with `%u` / `%c` replaced; `None` when a value is missing or would widen it.
-    fn filter_for(&self, c: &Client) -> Option<String> {
-        let mut f = self.topic.clone();
-        for (pat, val) in [("%u", c.username.as_deref()), ("%c", Some(c.client_id.as_str()))] {
-            if f.contains(pat) {
-                let v = val.filter(|v| !v.is_empty() && !v.contains(['/', '+', '#']))?;
-                f = f.replace(pat, v);
-            }
+    /// Only a filter with a placeholder looks at the client (which the broker then hands over).
+    fn filter_for(&self, c: &Client) -> Option<Cow<'_, str>> {
+        if !self.topic.contains('%') {
+            return Some(Cow::Borrowed(&self.topic));
         }
-        Some(f)
+        let mut f = self.topic.clone();
+        if f.contains("%u") {
+            f = f.replace("%u", safe(c.username())?);
+        }
+        if f.contains("%c") {
+            f = f.replace("%c", safe(Some(c.id()))?);
+        }
+        Some(Cow::Owned(f))
     }
 }
 
