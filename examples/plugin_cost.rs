@@ -95,6 +95,7 @@ const ENRICH: &str = "on-publish, JSON enrich (modifies the payload)";
 const ACL: &str = "authorize-publish, acl plugin (one rule)";
 const ACL_U: &str = "authorize-publish, acl plugin (%u rule: asks the client)";
 const NATIVE: &str = "native ACL, 5 static rules, %u/%c, 5th matches";
+const SWAP: &str = "one load of the live [auth] policy (ArcSwap)";
 
 fn main() -> anyhow::Result<()> {
     let calls = std::env::var("PLUGIN_COST_CALLS").ok().and_then(|c| c.parse().ok()).unwrap_or(200_000);
@@ -161,7 +162,7 @@ fn main() -> anyhow::Result<()> {
             });
         }
     }
-    if bench.wants(&[NATIVE]) {
+    if bench.wants(&[NATIVE, SWAP]) {
         let config = Config::from_toml_str(
             r#"
             [auth]
@@ -196,6 +197,12 @@ fn main() -> anyhow::Result<()> {
             let none = || None;
             let ok = policy.authorize(&grants, who.who(), action, none, AuthOverrides::default());
             assert!(std::hint::black_box(ok));
+        });
+        // What a session pays per PUBLISH to see a SIGHUP-reloaded policy (and again for the
+        // plugins), next to the rules themselves.
+        let live = aviary::reload::LivePolicy::new(policy);
+        bench.run(SWAP, || {
+            std::hint::black_box(&*live.load());
         });
     }
     Ok(())

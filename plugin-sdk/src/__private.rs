@@ -55,6 +55,7 @@ macro_rules! __export_plugin {
                     config_json: ::std::string::String,
                 ) -> ::std::result::Result<$crate::PluginInfo, ::std::string::String> {
                     let plugin = $crate::__private::init::<$plugin>(&config_json)?;
+                    let transform_topics = plugin.transform_topics();
                     __AVIARY_INSTANCE.with(|cell| {
                         let _ = cell.set(plugin);
                     });
@@ -62,6 +63,7 @@ macro_rules! __export_plugin {
                         name: ::std::env!("CARGO_PKG_NAME").into(),
                         version: ::std::env!("CARGO_PKG_VERSION").into(),
                         hooks: $hooks,
+                        transform_topics,
                     })
                 }
             }

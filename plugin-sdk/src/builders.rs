@@ -151,6 +151,8 @@ impl AuthDecision {
     }
 }
 
+// A generated type: the derive cannot be added where it is defined.
+#[allow(clippy::derivable_impls)]
 impl Default for MessageProperties {
     fn default() -> Self {
         MessageProperties {

@@ -69,6 +69,14 @@ pub trait Plugin: Sized + 'static {
     fn on_deliver(&self, _subscriber: &Client, _msg: Message) -> PublishDecision {
         PublishDecision::Pass
     }
+
+    /// Topic filters (`sensors/#`, `a/+/b`) limiting `on_publish` and `on_deliver` to the
+    /// messages whose topic one of them matches; `None` (the default): every message. Asked
+    /// once, after `init`. The broker tests the filters itself, so a message they leave out
+    /// costs no call into the plugin at all.
+    fn transform_topics(&self) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// Parses the JSON configuration the broker hands to `init`.

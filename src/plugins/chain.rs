@@ -196,7 +196,8 @@ impl PluginSet {
         }
         let mut current = msg;
         for i in 0..self.host.plugins.len() {
-            if !self.runs(i, hook.flag(), mask) {
+            // A message outside the plugin's declared topics costs no call (nor a count).
+            if !self.runs(i, hook.flag(), mask) || !self.host.plugins[i].transforms(&current.topic) {
                 continue;
             }
             let deadline = self.host.plugins[i].config.limits.transform_ms;

@@ -18,6 +18,7 @@ use super::crypto::KeySets;
 use super::host::{Carried, HostState, PluginLog, Shared};
 use super::kv::{KvLimits, KvStore};
 use super::{instance, wasi, PluginError};
+use crate::protocol::topic::{matches, validate_topic_filter};
 
 /// The WIT package version this broker speaks.
 const WIT_VERSION: &str = "0.2.0";
@@ -28,7 +29,16 @@ pub(crate) struct Loaded {
     pub(crate) pre: PluginPre<HostState>,
     pub(crate) config_json: String,
     pub(crate) hooks: Hooks,
+    /// The topic filters the plugin limits its transforms to (`None`: every message).
+    pub(crate) transform_topics: Option<Box<[String]>>,
     pub(crate) shared: Arc<Shared>,
+}
+
+impl Loaded {
+    /// Is a message on `topic` for this plugin's transforms?
+    pub(crate) fn transforms(&self, topic: &str) -> bool {
+        self.transform_topics.as_ref().is_none_or(|filters| filters.iter().any(|f| matches(f, topic)))
+    }
 }
 
 fn err(plugin: &str, problem: impl std::fmt::Display) -> PluginError {
@@ -69,15 +79,22 @@ pub(crate) fn load(env: &Env<'_>, c: &PluginConfig, carried: Option<Carried>) ->
     let pre = PluginPre::new(pre).map_err(|e| err(name, format!("missing exports: {e}")))?;
     let config_json = config_json(c, base)?;
     let shared = Arc::new(shared(c, rt, &config_json, base, carried)?);
-    let mut loaded = Loaded { config: c.clone(), pre, config_json, hooks: Hooks::empty(), shared };
+    let mut loaded =
+        Loaded { config: c.clone(), pre, config_json, hooks: Hooks::empty(), transform_topics: None, shared };
     // A trial instance: `init` must succeed now, and it tells us the hooks. It is not counted.
     let trial = instance::instantiate(&loaded, engine, epoch_tick);
     loaded.shared.stats.instances.fetch_sub(1, Ordering::Relaxed);
     let (_, info) = trial.map_err(|e| PluginError::Init { plugin: c.name.clone(), problem: e })?;
     loaded.hooks = info.hooks;
+    if let Some(filters) = info.transform_topics {
+        if let Some(bad) = filters.iter().find(|f| validate_topic_filter(f).is_err()) {
+            return Err(err(name, format!("`{bad}` (a transform topic) is not a valid topic filter")));
+        }
+        loaded.transform_topics = Some(filters.into());
+    }
     tracing::info!(
         plugin = name, module = %info.name, version = %info.version, hooks = ?info.hooks,
-        "plugin loaded"
+        transform_topics = ?loaded.transform_topics, "plugin loaded"
     );
     Ok(loaded)
 }

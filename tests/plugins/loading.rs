@@ -57,3 +57,11 @@ fn hostile_init_stops_startup_in_time() {
         }
     }
 }
+
+#[test]
+fn invalid_transform_topics_are_refused() {
+    // transform-json-enrich declares its `topics` as the filters its transforms are for.
+    let toml = plugin_toml("enrich", "transform_json_enrich", "[plugin.config]\ntopics = [\"a/#/b\"]");
+    let err = start(&toml).unwrap_err();
+    assert!(err.contains("plugin `enrich`") && err.contains("`a/#/b`"), "{err}");
+}

@@ -102,3 +102,30 @@ async fn mqtt5_properties_reach_the_plugin_and_survive_a_modification() {
     assert_eq!(got.properties.content_type.as_deref(), Some("application/json"));
     assert!(got.properties.user_properties.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_outside_the_declared_topics_cost_no_call() {
+    // transform-json-enrich declares its `topics` (`transform_topics`): the broker matches
+    // them itself and calls the plugin only for those messages.
+    let b = TestBroker::with_toml(&plugin_toml(
+        "enrich",
+        "transform_json_enrich",
+        "grants = []\n[plugin.config]\ntopics = [\"sensors/#\"]",
+    ));
+    let calls = || {
+        let host = b.handle.plugins().expect("plugins");
+        host.stats_of("enrich").expect("enrich").hook(aviary::plugins::Hook::OnPublish).calls()
+    };
+    let mut sub = connected(&b, Protocol::V5, "sub").await;
+    subscribe(&mut sub, &[("#", QoS::AtLeastOnce)]).await;
+    let mut sensor = connected(&b, Protocol::V5, "sensor-2").await;
+    for _ in 0..3 {
+        publish(&mut sensor, "other/t", br#"{"t":1}"#, QoS::AtLeastOnce).await;
+        assert_eq!(next_publish(&mut sub).await.payload, &br#"{"t":1}"#[..]);
+    }
+    assert_eq!(calls(), 0, "no call for other/t");
+    publish(&mut sensor, "sensors/t", br#"{"t":1}"#, QoS::AtLeastOnce).await;
+    let v: serde_json::Value = serde_json::from_slice(&next_publish(&mut sub).await.payload).unwrap();
+    assert_eq!(v["client_id"], "sensor-2");
+    assert_eq!(calls(), 1);
+}

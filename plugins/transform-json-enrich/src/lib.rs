@@ -56,6 +56,10 @@ impl Plugin for Enrich {
         Ok(Enrich { config, ts_key, id_key })
     }
 
+    fn transform_topics(&self) -> Option<Vec<String>> {
+        Some(self.config.topics.clone())
+    }
+
     fn on_publish(&self, sender: &Client, mut msg: Message) -> PublishDecision {
         if !self.config.topics.iter().any(|f| matches(f, &msg.topic)) {
             return PublishDecision::Pass;
