@@ -1,10 +1,24 @@
 //! Runtime support for the code `#[plugin]` generates. Not a public API.
 
-use crate::{Client, Message, Plugin};
+use crate::bindings::aviary::plugin::types::PublishDecision as Answer;
+use crate::{Client, Message, Plugin, PublishDecision};
 
 /// The client of the running hook call, asked for on first use.
 pub fn client() -> Client {
     Client::of_call()
+}
+
+/// A transform's decision as the broker takes it: a `modify` hands its message over through
+/// `context.set-message` first, so the answer carries no data (and needs no post-return).
+pub fn answer(d: PublishDecision) -> Answer {
+    match d {
+        PublishDecision::Pass => Answer::Pass,
+        PublishDecision::Modify(m) => {
+            crate::host::set_message(&m);
+            Answer::Modify
+        }
+        PublishDecision::Drop(reason) => Answer::Drop(reason),
+    }
 }
 
 /// The message of a transform call: its arguments, and its properties when it has any.
@@ -98,10 +112,10 @@ macro_rules! __export_plugin {
                     qos: u8,
                     retain: bool,
                     has_properties: bool,
-                ) -> $crate::PublishDecision {
+                ) -> $crate::bindings::aviary::plugin::types::PublishDecision {
                     let msg = $crate::__private::message(topic, payload, qos, retain, has_properties);
                     let sender = $crate::__private::client();
-                    __with(|p| p.on_publish(&sender, msg))
+                    $crate::__private::answer(__with(|p| p.on_publish(&sender, msg)))
                 }
                 fn on_deliver(
                     topic: ::std::string::String,
@@ -109,10 +123,10 @@ macro_rules! __export_plugin {
                     qos: u8,
                     retain: bool,
                     has_properties: bool,
-                ) -> $crate::PublishDecision {
+                ) -> $crate::bindings::aviary::plugin::types::PublishDecision {
                     let msg = $crate::__private::message(topic, payload, qos, retain, has_properties);
                     let subscriber = $crate::__private::client();
-                    __with(|p| p.on_deliver(&subscriber, msg))
+                    $crate::__private::answer(__with(|p| p.on_deliver(&subscriber, msg)))
                 }
             }
 

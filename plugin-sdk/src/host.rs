@@ -3,7 +3,7 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::{ClientInfo, JwtError, Level, MessageProperties};
+use crate::{ClientInfo, JwtError, Level, Message, MessageProperties};
 
 #[cfg(target_arch = "wasm32")]
 use crate::bindings::aviary::plugin as raw;
@@ -29,6 +29,11 @@ pub(crate) fn call_username() -> Option<String> {
 /// The MQTT 5 properties of the running transform call's message (in a native build: none).
 pub(crate) fn call_message_properties() -> MessageProperties {
     raw::context::get_message_properties()
+}
+
+/// Hands the broker the message a transform answering `modify` replaces its message with.
+pub(crate) fn set_message(m: &Message) {
+    raw::context::set_message(m)
 }
 
 /// Checks `password` against an argon2 PHC string (`$argon2id$v=19$...`), natively on the

@@ -65,10 +65,11 @@ pub use bindings::aviary::plugin::log::Level;
 pub use bindings::aviary::plugin::types::Client as ClientInfo;
 pub use bindings::aviary::plugin::types::{
     Access, AckReason, AclRule, AuthDecision, AuthzDecision, ConnackReason, Connect, Grant, Hooks, Message,
-    MessageProperties, PluginInfo, Properties, Protocol, PublishDecision, Refusal, SubDecision, Subscription,
+    MessageProperties, PluginInfo, Properties, Protocol, Refusal, SubDecision, Subscription,
 };
 pub use client::Client;
 pub use host::{kv, metrics};
+pub use plugin::PublishDecision;
 pub use plugin::{InitError, Plugin};
 /// Re-exported for `#[derive(Deserialize)]` on plugin configs.
 pub use serde;

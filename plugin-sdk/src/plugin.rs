@@ -2,9 +2,19 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::{
-    AuthDecision, AuthzDecision, Client, Connect, Message, PublishDecision, SubDecision, Subscription,
-};
+use crate::{AckReason, AuthDecision, AuthzDecision, Client, Connect, Message, SubDecision, Subscription};
+
+/// The answer of `on_publish` / `on_deliver`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PublishDecision {
+    /// Let the message through unchanged.
+    Pass,
+    /// Replace the message with this one (a valid topic name, a payload within the broker's
+    /// `max_payload_bytes`, a QoS no higher than the original's).
+    Modify(Message),
+    /// Do not route or deliver it; MQTT 5 publishers get this reason in PUBACK / PUBREC.
+    Drop(AckReason),
+}
 
 /// Why `init` failed; the broker refuses to start and prints this with the plugin's name.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -107,7 +107,7 @@ pub mod mock {
 
     /// `aviary:plugin/context`.
     pub mod context {
-        use crate::{ClientInfo, MessageProperties};
+        use crate::{ClientInfo, Message, MessageProperties};
 
         /// The client set by [`super::super::set_client`].
         pub fn get_client() -> ClientInfo {
@@ -128,6 +128,9 @@ pub mod mock {
         pub fn get_message_properties() -> MessageProperties {
             MessageProperties::default()
         }
+
+        /// Nothing to hand over: native tests see `PublishDecision::Modify` itself.
+        pub fn set_message(_msg: &Message) {}
     }
 
     /// `aviary:plugin/log`.

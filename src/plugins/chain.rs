@@ -207,20 +207,23 @@ impl PluginSet {
             let (topic, payload, qos, retain) = (&*m.topic, &*m.payload, m.qos as u8, m.retain);
             let answer = self.call(i, hook, deadline, context, |p, s| {
                 let m = p.aviary_plugin_messages();
-                if deliver {
-                    m.call_on_deliver(s, topic, payload, qos, retain, props)
-                } else {
-                    m.call_on_publish(s, topic, payload, qos, retain, props)
-                }
+                let decision = match deliver {
+                    true => m.call_on_deliver(&mut *s, topic, payload, qos, retain, props)?,
+                    false => m.call_on_publish(&mut *s, topic, payload, qos, retain, props)?,
+                };
+                Ok((decision, s.data_mut().context.take_replacement()))
             });
             let answer = match answer {
-                Ok(PublishDecision::Modify(m)) => {
-                    convert::modified(&current, m, max).map(Some).map_err(|e| {
-                        self.fail(i, hook, &e);
-                    })
+                Ok((PublishDecision::Modify, replacement)) => {
+                    let missing = || "answered modify without context.set-message".to_owned();
+                    let checked =
+                        replacement.ok_or_else(missing).and_then(|m| convert::modified(&current, m, max));
+                    checked.map(Some).map_err(|e| self.fail(i, hook, &e))
                 }
-                Ok(PublishDecision::Pass) => Ok(None),
-                Ok(PublishDecision::Drop(reason)) => return Transformed::Drop(convert::ack_reason(reason)),
+                Ok((PublishDecision::Pass, _)) => Ok(None),
+                Ok((PublishDecision::Drop(reason), _)) => {
+                    return Transformed::Drop(convert::ack_reason(reason))
+                }
                 Err(()) => Err(()),
             };
             match answer {

@@ -145,6 +145,8 @@ pub(crate) struct CallFor<'a> {
 pub(crate) struct CallContext {
     client: Option<Arc<Identity>>,
     message: Option<Arc<Message>>,
+    /// What the plugin handed to `context.set-message` during this call.
+    replacement: Option<types::Message>,
 }
 
 impl CallContext {
@@ -158,9 +160,15 @@ impl CallContext {
         }
     }
 
+    /// The message the plugin handed to `context.set-message` during this call, if any.
+    pub(crate) fn take_replacement(&mut self) -> Option<types::Message> {
+        self.replacement.take()
+    }
+
     /// The call ended.
     pub(crate) fn leave(&mut self) {
         self.message = None;
+        self.replacement = None;
     }
 }
 
@@ -199,6 +207,10 @@ impl context::Host for HostState {
 
     fn get_message_properties(&mut self) -> types::MessageProperties {
         convert::properties(self.context.message.as_deref())
+    }
+
+    fn set_message(&mut self, msg: types::Message) {
+        self.context.replacement = Some(msg);
     }
 }
 
