@@ -89,6 +89,12 @@ impl SessionHandle {
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::Relaxed)
     }
+
+    /// Sends deliveries, counted in [`Self::pending`] first.
+    pub fn send_deliveries(&self, batch: Vec<Delivery>) {
+        self.pending.fetch_add(batch.len(), Ordering::Relaxed);
+        self.deliver.do_send(Deliver(batch));
+    }
 }
 
 /// An outgoing QoS 1/2 message the client has not finished acknowledging.

@@ -31,8 +31,6 @@ pub struct Router {
     sys_interval: std::time::Duration,
     /// A flush of the gathered deliveries is queued behind this turn of the mailbox.
     flush_queued: bool,
-    /// Counts the publishes waiting in this mailbox.
-    backpressure: Arc<crate::flow::Backpressure>,
 }
 
 impl Router {
@@ -44,10 +42,9 @@ impl Router {
     /// A router with operations hooks, starting from the recovered state if any.
     pub fn with_ops(config: Arc<MqttConfig>, mut ops: RouterOps) -> Self {
         let recovered = ops.recovered.take();
-        let backpressure = ops.backpressure.clone();
         let mut state = RouterState::with_ops(config, &ops);
         let restored = recovered.map(|r| state.restore(r)).unwrap_or_default();
-        Router { state, restored, sys_interval: ops.sys_interval, flush_queued: false, backpressure }
+        Router { state, restored, sys_interval: ops.sys_interval, flush_queued: false }
     }
 
     /// Runs `f` on the state: deliveries gathered so far are sent first (so nothing `f` sends
@@ -142,7 +139,7 @@ impl Handler<Publish> for Router {
     type Result = ();
     fn handle(&mut self, msg: Publish, ctx: &mut Context<Self>) {
         // No flush first: publishes are what gets gathered.
-        self.backpressure.routing_done();
+        self.state.publish_received();
         self.state.publish(msg.0);
         self.flush_at_end_of_turn(ctx);
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytestring::ByteString;
 use smallvec::smallvec;
 
-use super::super::messages::{Deliver, Delivery};
+use super::super::messages::Delivery;
 use super::super::registry::Presence;
 use super::{RouterState, SubEntry, FLUSH_AT, PAUSED_CAP_FACTOR, QOS0_MAILBOX_CAP};
 use crate::message::Message;
@@ -58,9 +58,7 @@ impl RouterState {
             }
             // Goes out on its own (after the store has it): what was gathered goes first.
             if !entry.outgoing.is_empty() {
-                let batch = mem::take(&mut entry.outgoing);
-                handle.pending.fetch_add(batch.len(), Ordering::Relaxed);
-                handle.deliver.do_send(Deliver(batch));
+                handle.send_deliveries(mem::take(&mut entry.outgoing));
             }
             handle.pending.fetch_add(1, Ordering::Relaxed);
             let to = handle.deliver.clone();
@@ -87,12 +85,17 @@ impl RouterState {
         }
     }
 
+    /// The router took a publish from its mailbox (counted for [`crate::flow`]).
+    pub fn publish_received(&self) {
+        self.backpressure.routing_done();
+    }
+
     /// True when deliveries wait for [`Self::flush_deliveries`].
     pub fn has_batched(&self) -> bool {
         !self.batched.is_empty()
     }
 
-    /// Sends every session the deliveries gathered for it, one [`Deliver`] each. The actor
+    /// Sends every session the deliveries gathered for it, one `Deliver` each. The actor
     /// calls it at the end of each turn of its mailbox, and before anything else that talks to
     /// sessions (so a control message never overtakes a delivery routed before it).
     pub fn flush_deliveries(&mut self) {
@@ -101,8 +104,7 @@ impl RouterState {
             let Some(entry) = self.clients.get_mut(&client_id) else { continue };
             let batch = mem::take(&mut entry.outgoing);
             if let Presence::Online { handle, .. } = &entry.presence {
-                handle.pending.fetch_add(batch.len(), Ordering::Relaxed);
-                handle.deliver.do_send(Deliver(batch));
+                handle.send_deliveries(batch);
             }
         }
         self.recheck_congestion();
