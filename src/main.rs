@@ -4,6 +4,11 @@
 
 mod cli;
 
+/// mimalloc instead of glibc malloc: messages are allocated on one thread and freed on another
+/// (session, router, store), which glibc serialises on its arena locks.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
