@@ -87,5 +87,6 @@ impl ClientEntry {
     }
 }
 
-/// Client id -> entry.
-pub type Registry = FxHashMap<ByteString, ClientEntry>;
+/// Client id -> entry. Boxed: the table keeps ~1.5x its length in slots, and an entry is
+/// ~360 bytes, so inline entries cost ~200 bytes more per connected client.
+pub type Registry = FxHashMap<ByteString, Box<ClientEntry>>;

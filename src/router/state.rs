@@ -169,7 +169,7 @@ impl RouterState {
                 if let Some((_, will)) = &pending_will {
                     self.publish(will.clone());
                 }
-                let entry = ClientEntry::new(req.handle.clone(), req.connection_id, generation);
+                let entry = Box::new(ClientEntry::new(req.handle.clone(), req.connection_id, generation));
                 (entry, false)
             }
         };

@@ -46,7 +46,7 @@ impl Session {
 
     /// Authenticated: apply the limits and register with the router.
     pub(super) fn admit(&mut self, connect: Box<Connect>, mut settled: Settled, ctx: &mut Context<Self>) {
-        if let Some(cap) = self.grants.session_expiry_cap {
+        if let Some(cap) = self.grants().session_expiry_cap {
             settled.session_expiry = settled.session_expiry.min(cap);
         }
         let p = &connect.properties;
@@ -74,7 +74,7 @@ impl Session {
         };
         self.phase = Phase::Connecting;
         let info = messages::ClientInfo {
-            peer: Some(self.peer),
+            peer: Some(self.peer_info.addr),
             listener: Some(self.peer_info.listener.to_string()),
             protocol_level: match connect.protocol {
                 Protocol::V3_1 => 3,
@@ -168,7 +168,7 @@ impl Session {
 
     /// Answers a refused CONNECT and closes.
     pub(super) fn refuse(&mut self, reason: ReasonCode, message: Option<String>, ctx: &mut Context<Self>) {
-        tracing::info!(peer = %self.peer, reason = format_args!("0x{:02X}", reason.code()), "connection refused");
+        tracing::info!(peer = %self.peer_info.addr, reason = format_args!("0x{:02X}", reason.code()), "connection refused");
         let mut properties = ConnAckProperties::default();
         if self.protocol.is_v5() {
             properties.reason_string = message.map(Into::into);
@@ -204,7 +204,7 @@ impl Session {
             props.server_keep_alive = s.server_keep_alive;
             props.authentication_method = c.properties.authentication_method.clone();
             props.user_properties = self
-                .grants
+                .grants()
                 .connack_user_properties
                 .iter()
                 .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
@@ -216,7 +216,7 @@ impl Session {
             properties: props,
         }));
         tracing::info!(
-            client_id = %self.client_id, peer = %self.peer, listener = %self.peer_info.listener,
+            client_id = %self.client_id, peer = %self.peer_info.addr, listener = %self.peer_info.listener,
             protocol = ?c.protocol,
             clean_start = c.clean_start, session_present = reply.session_present, "client connected"
         );

@@ -23,6 +23,9 @@ impl Session {
 
     pub(super) fn on_packet(&mut self, packet: Packet, ctx: &mut Context<Self>) {
         if self.phase == Phase::AwaitingConnect {
+            if let Some(timer) = self.connect_timer.take() {
+                ctx.cancel_future(timer);
+            }
             return match packet {
                 Packet::Connect(c) => self.on_connect(c, ctx),
                 // The decoder only lets CONNECT through first; anything else is a bug there.
@@ -67,7 +70,7 @@ impl Session {
                 reason: ReasonCode::UnsupportedProtocolVersion,
                 properties: ConnAckProperties::default(),
             }));
-            tracing::info!(peer = %self.peer, "closing connection: {e}");
+            tracing::info!(peer = %self.peer_info.addr, "closing connection: {e}");
             return self.close(ctx, None, false);
         }
         if e.reason_code() == ReasonCode::PacketTooLarge {
@@ -203,12 +206,12 @@ impl Session {
             return Err((ReasonCode::TopicAliasInvalid, "topic alias out of range"));
         }
         if p.topic.is_empty() {
-            match self.inbound_aliases.get(&alias) {
+            match self.aliases.as_ref().and_then(|a| a.inbound.get(&alias)) {
                 Some(topic) => p.topic = topic.clone(),
                 None => return Err((ReasonCode::ProtocolError, "unknown topic alias")),
             }
         } else {
-            self.inbound_aliases.insert(alias, p.topic.clone());
+            self.aliases.get_or_insert_with(Box::default).inbound.insert(alias, p.topic.clone());
         }
         Ok(())
     }

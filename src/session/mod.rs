@@ -23,7 +23,6 @@ mod reauth;
 
 pub use policy::Plugins;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,11 +72,27 @@ enum Phase {
     Closed,
 }
 
+/// Topic aliases of one connection, both directions.
+#[derive(Default)]
+struct TopicAliases {
+    /// The client's aliases for topics it publishes to.
+    inbound: FxHashMap<u16, ByteString>,
+    /// Our aliases for topics we deliver on.
+    outbound: FxHashMap<ByteString, u16>,
+}
+
+/// Grants of a client that was granted nothing beyond the defaults.
+static NO_GRANTS: crate::auth::Grants = crate::auth::Grants {
+    superuser: false,
+    acl: Vec::new(),
+    attributes: Vec::new(),
+    session_expiry_cap: None,
+    connack_user_properties: Vec::new(),
+};
+
 /// The per-client actor.
 pub struct Session {
     shared: Arc<SessionShared>,
-    /// Remote address (for logs).
-    peer: SocketAddr,
     /// Everything the transport knows about the client.
     peer_info: PeerInfo,
     connection_id: u64,
@@ -99,8 +114,8 @@ pub struct Session {
     client_alias_max: u16,
     outbound: Outbound,
     incoming_qos2: FxHashSet<u16>,
-    inbound_aliases: FxHashMap<u16, ByteString>,
-    outbound_aliases: FxHashMap<ByteString, u16>,
+    /// MQTT 5 topic aliases, allocated on first use (most clients never use them).
+    aliases: Option<Box<TopicAliases>>,
     subscriptions: FxHashSet<ByteString>,
     /// Deliveries in our mailbox (the router's budget counter).
     pending: Arc<AtomicUsize>,
@@ -111,13 +126,17 @@ pub struct Session {
     /// Who the client is, once authenticated (what plugin hooks see).
     identity: Option<Arc<crate::auth::Identity>>,
     /// What authentication granted (ACL rules evaluated on every PUBLISH / SUBSCRIBE).
-    grants: crate::auth::Grants,
+    /// `None` for the common case of nothing granted beyond the defaults.
+    grants: Option<Box<crate::auth::Grants>>,
     /// MQTT 5 enhanced authentication waiting for the client's AUTH.
     pending_auth: Option<Box<policy::PendingAuth>>,
     /// Challenges sent so far.
     auth_steps: u32,
     /// Connected with enhanced authentication: what re-authentication needs.
     reauth: Option<Box<reauth::ReAuth>>,
+    /// The connect timeout, cancelled when CONNECT arrives (its timer would otherwise hold
+    /// ~120 bytes per connection for `connect_timeout_secs`).
+    connect_timer: Option<actix::SpawnHandle>,
     /// The listener's connection slot, released when the session ends.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Limits, ordered acknowledgements, store writes.
@@ -125,6 +144,16 @@ pub struct Session {
 }
 
 impl Session {
+    /// What authentication granted.
+    fn grants(&self) -> &crate::auth::Grants {
+        self.grants.as_deref().unwrap_or(&NO_GRANTS)
+    }
+
+    /// Keeps what authentication granted (boxed only when it differs from the defaults).
+    fn set_grants(&mut self, grants: crate::auth::Grants) {
+        self.grants = (grants != NO_GRANTS).then(|| Box::new(grants));
+    }
+
     /// Starts a session for an accepted connection on the given arbiter.
     pub fn start_on<R, W>(
         arbiter: &actix_rt::ArbiterHandle,
@@ -156,11 +185,11 @@ impl Session {
             let mqtt = &shared.config.mqtt;
             let outbound = Outbound::new(1, mqtt.max_queued_messages, mqtt.max_queued_bytes);
             Session {
-                peer: peer.addr,
                 peer_info: peer,
                 connection_id,
                 out,
                 phase: Phase::AwaitingConnect,
+                connect_timer: None,
                 protocol: Protocol::V3_1_1,
                 client_id: ByteString::new(),
                 keep_alive_limit: None,
@@ -172,14 +201,13 @@ impl Session {
                 client_alias_max: 0,
                 outbound,
                 incoming_qos2: FxHashSet::default(),
-                inbound_aliases: FxHashMap::default(),
-                outbound_aliases: FxHashMap::default(),
+                aliases: None,
                 subscriptions: FxHashSet::default(),
                 pending,
                 dropped: 0,
                 reason_string: None,
                 identity: None,
-                grants: crate::auth::Grants::default(),
+                grants: None,
                 pending_auth: None,
                 auth_steps: 0,
                 reauth: None,
@@ -237,7 +265,7 @@ impl Session {
     /// Closes for a protocol violation: one log line, DISCONNECT with the reason for MQTT 5.
     fn violation(&mut self, ctx: &mut Context<Self>, reason: ReasonCode, what: &str) {
         tracing::warn!(
-            client_id = %self.client_id, peer = %self.peer,
+            client_id = %self.client_id, peer = %self.peer_info.addr,
             reason = format_args!("0x{:02X}", reason.code()),
             "closing connection: {what}"
         );
@@ -263,14 +291,14 @@ impl Session {
             will: self.will.take(),
         });
         self.shared.ops.metrics.clients_connected.dec();
-        tracing::info!(client_id = %self.client_id, peer = %self.peer, "client disconnected");
+        tracing::info!(client_id = %self.client_id, peer = %self.peer_info.addr, "client disconnected");
         ctx.stop();
     }
 
     fn check_keep_alive(&mut self, ctx: &mut Context<Self>) {
         if let Some(limit) = self.keep_alive_limit {
             if self.phase == Phase::Connected && self.last_packet_at.elapsed() > limit {
-                tracing::info!(client_id = %self.client_id, peer = %self.peer, "keep alive timed out");
+                tracing::info!(client_id = %self.client_id, peer = %self.peer_info.addr, "keep alive timed out");
                 self.close(ctx, Some(ReasonCode::KeepAliveTimeout), true);
             }
         }
@@ -282,12 +310,12 @@ impl Actor for Session {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let timeout = Duration::from_secs(u64::from(self.shared.config.mqtt.connect_timeout_secs));
-        ctx.run_later(timeout, |act, ctx| {
+        self.connect_timer = Some(ctx.run_later(timeout, |act, ctx| {
             if act.phase == Phase::AwaitingConnect {
-                tracing::info!(peer = %act.peer, "no CONNECT within the connect timeout");
+                tracing::info!(peer = %act.peer_info.addr, "no CONNECT within the connect timeout");
                 act.close(ctx, None, false);
             }
-        });
+        }));
     }
 }
 
@@ -300,7 +328,7 @@ impl StreamHandler<Result<Packet, ReadError>> for Session {
         match item {
             Ok(packet) => self.on_packet(packet, ctx),
             Err(ReadError::Io(e)) => {
-                tracing::info!(client_id = %self.client_id, peer = %self.peer, error = %e, "connection lost");
+                tracing::info!(client_id = %self.client_id, peer = %self.peer_info.addr, error = %e, "connection lost");
                 self.close(ctx, None, true);
             }
             Err(ReadError::Decode(e)) => self.on_decode_error(e, ctx),
@@ -309,7 +337,7 @@ impl StreamHandler<Result<Packet, ReadError>> for Session {
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
         if !matches!(self.phase, Phase::Detaching | Phase::Closed) {
-            tracing::debug!(client_id = %self.client_id, peer = %self.peer, "connection closed by peer");
+            tracing::debug!(client_id = %self.client_id, peer = %self.peer_info.addr, "connection closed by peer");
         }
         self.close(ctx, None, true);
     }
@@ -350,7 +378,7 @@ impl Handler<WriterDone> for Session {
     type Result = ();
     fn handle(&mut self, msg: WriterDone, ctx: &mut Context<Self>) {
         if let Some(e) = msg.0 {
-            tracing::info!(client_id = %self.client_id, peer = %self.peer, error = %e, "write failed");
+            tracing::info!(client_id = %self.client_id, peer = %self.peer_info.addr, error = %e, "write failed");
         }
         self.close(ctx, None, true);
         if self.phase == Phase::Closed {

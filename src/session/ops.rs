@@ -94,8 +94,9 @@ pub struct SessionOps {
     /// wait for the router or the store.
     acks: VecDeque<PendingAck>,
     next_seq: u64,
-    rate: Option<TokenBucket>,
-    bandwidth: Option<TokenBucket>,
+    /// Boxed: most deployments set no per-client limits.
+    rate: Option<Box<TokenBucket>>,
+    bandwidth: Option<Box<TokenBucket>>,
     _slot: Option<ConnectionSlot>,
 }
 
@@ -103,8 +104,8 @@ impl SessionOps {
     /// Limits from the configuration.
     pub fn new(limits: &LimitsConfig, slot: Option<ConnectionSlot>) -> Self {
         SessionOps {
-            rate: TokenBucket::new(u64::from(limits.max_publish_rate_per_sec)),
-            bandwidth: TokenBucket::new(limits.max_publish_bytes_per_sec),
+            rate: TokenBucket::new(u64::from(limits.max_publish_rate_per_sec)).map(Box::new),
+            bandwidth: TokenBucket::new(limits.max_publish_bytes_per_sec).map(Box::new),
             _slot: slot,
             ..Default::default()
         }

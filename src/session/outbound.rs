@@ -117,15 +117,16 @@ impl Session {
         if self.client_alias_max == 0 {
             return;
         }
-        if let Some(&alias) = self.outbound_aliases.get(&p.topic) {
+        let aliases = &mut self.aliases.get_or_insert_with(Box::default).outbound;
+        if let Some(&alias) = aliases.get(&p.topic) {
             p.properties.topic_alias = Some(alias);
             p.topic = ByteString::new();
             return;
         }
-        let next = self.outbound_aliases.len() + 1;
+        let next = aliases.len() + 1;
         if next <= usize::from(self.client_alias_max) {
             let alias = next as u16;
-            self.outbound_aliases.insert(p.topic.clone(), alias);
+            aliases.insert(p.topic.clone(), alias);
             // First use: the topic and the alias travel together.
             p.properties.topic_alias = Some(alias);
         }

@@ -50,7 +50,7 @@ impl Session {
         Identity {
             client_id: self.client_id.to_string(),
             username: c.username.as_ref().map(ToString::to_string),
-            peer: self.peer,
+            peer: self.peer_info.addr,
             listener: self.peer_info.listener.clone(),
             protocol: c.protocol,
             tls_subject: self.peer_info.tls_subject.clone(),
@@ -91,7 +91,7 @@ impl Session {
                 }));
             }
             Err(plugins::Busy) => {
-                tracing::warn!(peer = %self.peer, "authentication queue full");
+                tracing::warn!(peer = %self.peer_info.addr, "authentication queue full");
                 self.refuse(ReasonCode::ServerUnavailable, None, ctx)
             }
         }
@@ -112,7 +112,7 @@ impl Session {
                 let mut identity = step.req.identity;
                 identity.attributes = grants.attributes.clone();
                 self.identity = Some(Arc::new(identity));
-                self.grants = grants;
+                self.set_grants(grants);
                 // The will is a publish too: its topic must be allowed now.
                 if let Some(w) = &step.connect.will {
                     if !self.may_publish(&w.topic, w.qos, w.retain) {
@@ -144,7 +144,7 @@ impl Session {
         let timeout = Duration::from_secs(u64::from(self.shared.config.mqtt.connect_timeout_secs));
         ctx.run_later(timeout, move |act, ctx| {
             if act.auth_steps == this_step && act.pending_auth.take().is_some() {
-                tracing::info!(peer = %act.peer, "no answer to the authentication challenge");
+                tracing::info!(peer = %act.peer_info.addr, "no answer to the authentication challenge");
                 act.close(ctx, None, false);
             }
         });
@@ -207,7 +207,7 @@ impl Session {
             plugins::with_local(host, |set| set.authorize_publish(identity, topic, qos as u8, retain, mask))
         };
         let action = Action::Publish(topic);
-        shared.policy.load().authorize(&self.grants, identity.who(), action, plugins, self.auth_overrides())
+        shared.policy.load().authorize(self.grants(), identity.who(), action, plugins, self.auth_overrides())
     }
 
     /// Authorizes the subscriptions that passed validation: a refused one becomes
@@ -219,7 +219,7 @@ impl Session {
         let mut open = Vec::new();
         for (k, c) in checked.iter_mut().enumerate() {
             let Ok(f) = c else { continue };
-            match policy.rules_verdict(&self.grants, who, Action::Subscribe(&f.topic_filter)) {
+            match policy.rules_verdict(self.grants(), who, Action::Subscribe(&f.topic_filter)) {
                 Some(true) => {}
                 Some(false) => *c = Err(ReasonCode::NotAuthorized),
                 None => open.push(k),

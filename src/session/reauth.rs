@@ -79,7 +79,7 @@ impl Session {
                     identity.attributes = grants.attributes.clone();
                     self.identity = Some(Arc::new(identity));
                 }
-                self.grants = grants;
+                self.set_grants(grants);
                 self.send(&auth(ReasonCode::Success, None));
             }
             AuthAnswer::Challenge(data) => {

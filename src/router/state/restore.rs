@@ -71,7 +71,7 @@ impl RouterState {
                 });
             }
             remaining.insert(s.client, left);
-            self.clients.insert(client_id, entry);
+            self.clients.insert(client_id, Box::new(entry));
         }
         for (client, will) in rec.wills {
             let client_id = ByteString::from(client.as_str());
