@@ -6,6 +6,7 @@ mod cli;
 
 /// mimalloc instead of glibc malloc: messages are allocated on one thread and freed on another
 /// (session, router, store), which glibc serialises on its arena locks.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

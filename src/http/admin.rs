@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::HttpState;
 use crate::router::admin::CountsSource;
-use crate::router::messages::{AdminReply, AdminRequest, Inspect};
+use crate::router::messages::{AdminReply, AdminRequest, ToSession};
 
 /// How long `GET /api/v1/clients/{id}` waits for a connected session's counts.
 const INSPECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -102,14 +102,16 @@ async fn client(req: HttpRequest, state: web::Data<HttpState>, id: web::Path<Str
         None => HttpResponse::ServiceUnavailable().json(error("the broker is shutting down")),
         Some(AdminReply::Client(Some(mut detail))) => {
             if let Some(session) = detail.inspect.take() {
-                match session.send(Inspect).timeout(INSPECT_TIMEOUT).await {
-                    Ok(counts) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                session.do_send(ToSession::Inspect(tx));
+                match tokio::time::timeout(INSPECT_TIMEOUT, rx).await {
+                    Ok(Ok(counts)) => {
                         detail.counts_from = CountsSource::Session;
                         detail.inflight_messages = counts.inflight_messages;
                         detail.summary.queued_messages = counts.queued_messages;
                         detail.session = Some(counts);
                     }
-                    Err(_) => detail.counts_from = CountsSource::Unavailable,
+                    Ok(Err(_)) | Err(_) => detail.counts_from = CountsSource::Unavailable,
                 }
             }
             HttpResponse::Ok().json(detail)

@@ -44,7 +44,7 @@ pub struct ClientDetail {
     pub session: Option<SessionCounts>,
     /// How to ask the connected session (filled in by the HTTP layer, never serialised).
     #[serde(skip)]
-    pub inspect: Option<actix::Recipient<super::messages::Inspect>>,
+    pub inspect: Option<actix::Recipient<super::messages::ToSession>>,
 }
 
 /// Where a [`ClientDetail`]'s in-flight and queued counts come from.
@@ -59,7 +59,7 @@ pub enum CountsSource {
     Unavailable,
 }
 
-/// What a connected session holds, as it answers [`super::messages::Inspect`].
+/// What a connected session holds, as it answers [`super::messages::ToSession::Inspect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, actix::MessageResponse)]
 pub struct SessionCounts {
     /// Outgoing QoS 1/2 messages sent and not yet acknowledged by the client.

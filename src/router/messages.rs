@@ -33,17 +33,25 @@ pub struct Delivery {
     pub store_seq: Option<u64>,
 }
 
-/// Router -> session: deliver messages, oldest first. The router gathers what one turn of its
-/// mailbox routes to a session into one `Deliver` (one mailbox message and at most one wake-up
-/// per session and turn, instead of one per message), and counts them in the session's
-/// [`SessionHandle::pending`] budget, so the mailbox stays bounded.
+/// Router (or the admin API) -> session. One message type, so that a session hands out one
+/// actix address: each costs about 70 bytes of sender state per connection.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
-pub struct Deliver(pub Vec<Delivery>);
+pub enum ToSession {
+    /// Deliver messages, oldest first. The router gathers what one turn of its mailbox routes
+    /// to a session into one batch (one mailbox message and at most one wake-up per session
+    /// and turn, instead of one per message), and counts them in the session's
+    /// [`SessionHandle::pending`] budget, so the mailbox stays bounded.
+    Deliver(Vec<Delivery>),
+    /// Control of the connection.
+    Control(Control),
+    /// The admin API asks what the connected session holds now; the session answers at once
+    /// from its own state (the asker waits with a timeout, which also covers a full mailbox).
+    Inspect(oneshot::Sender<super::admin::SessionCounts>),
+}
 
 /// Router -> session: control of the connection. No reply.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
+#[derive(Debug, Clone, Copy)]
 pub enum Control {
     /// Close the connection with this reason (`SessionTakenOver` for a takeover,
     /// `ServerShuttingDown` at shutdown, ...); the session then detaches as usual.
@@ -52,13 +60,6 @@ pub enum Control {
     /// mailbox ahead of this message, so once it arrives the session state is complete.
     Detached,
 }
-
-/// Admin API -> session: what the connected session holds now. The sender waits for the
-/// answer (with a timeout, which also covers a full mailbox); the session answers at once
-/// from its own state.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "super::admin::SessionCounts")]
-pub struct Inspect;
 
 /// Session -> router: the connection is closing; stop delivering to the session and queue
 /// instead. The router answers [`Control::Detached`].
@@ -74,12 +75,8 @@ pub struct Detach {
 /// How the router reaches one connected session.
 #[derive(Clone)]
 pub struct SessionHandle {
-    /// Deliveries.
-    pub deliver: Recipient<Deliver>,
-    /// Takeover, shutdown and detach.
-    pub control: Recipient<Control>,
-    /// The admin API's questions.
-    pub inspect: Recipient<Inspect>,
+    /// Deliveries, control and the admin API's questions.
+    pub to: Recipient<ToSession>,
     /// Deliveries sent but not yet handled by the session; the session decrements it.
     pub pending: Arc<AtomicUsize>,
 }
@@ -93,7 +90,12 @@ impl SessionHandle {
     /// Sends deliveries, counted in [`Self::pending`] first.
     pub fn send_deliveries(&self, batch: Vec<Delivery>) {
         self.pending.fetch_add(batch.len(), Ordering::Relaxed);
-        self.deliver.do_send(Deliver(batch));
+        self.to.do_send(ToSession::Deliver(batch));
+    }
+
+    /// Sends a control message.
+    pub fn control(&self, control: Control) {
+        self.to.do_send(ToSession::Control(control));
     }
 }
 

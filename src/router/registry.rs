@@ -42,7 +42,7 @@ pub struct ClientEntry {
     /// Payload bytes in `queued`.
     pub queued_bytes: usize,
     /// Deliveries to the online session gathered during this turn of the router's mailbox
-    /// (sent as one [`super::messages::Deliver`] by `RouterState::flush_deliveries`).
+    /// (sent as one [`super::messages::ToSession::Deliver`] by `RouterState::flush_deliveries`).
     pub outgoing: Vec<Delivery>,
     /// Bumped on every connect and disconnect; timers carry it to know they are still current.
     pub generation: u64,

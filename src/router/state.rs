@@ -137,7 +137,7 @@ impl RouterState {
         if let Some(entry) = self.clients.get(&req.client_id) {
             if entry.connection_id().is_some() {
                 if let Some(handle) = entry.online() {
-                    handle.control.do_send(Control::Kick(ReasonCode::SessionTakenOver));
+                    handle.control(Control::Kick(ReasonCode::SessionTakenOver));
                 }
                 // A third connection supersedes a parked second one: drop its reply, so it
                 // closes; it never registered.
@@ -201,7 +201,7 @@ impl RouterState {
         let Some(entry) = self.clients.get_mut(&msg.client_id) else { return };
         if let Presence::Online { handle, connection_id } = &entry.presence {
             if *connection_id == msg.connection_id {
-                handle.control.do_send(Control::Detached);
+                handle.control(Control::Detached);
                 entry.presence = Presence::Detaching { connection_id: msg.connection_id };
             }
         }
@@ -396,7 +396,7 @@ impl RouterState {
     pub fn kick_all(&mut self, reason: ReasonCode) {
         for entry in self.clients.values() {
             if let Some(h) = entry.online() {
-                h.control.do_send(Control::Kick(reason));
+                h.control(Control::Kick(reason));
             }
         }
     }

@@ -34,7 +34,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::config::Config;
 use crate::protocol::{self, Disconnect, Packet, Protocol, ReasonCode};
-use crate::router::messages::{Control, Deliver, Detach, PendingWill, SessionClosed};
+use crate::router::messages::{Control, Delivery, Detach, PendingWill, SessionClosed, ToSession};
 use crate::router::Router;
 use crate::transport::PeerInfo;
 use codec::{PacketStream, ReadError};
@@ -343,22 +343,31 @@ impl StreamHandler<Result<Packet, ReadError>> for Session {
     }
 }
 
-impl Handler<Deliver> for Session {
+impl Handler<ToSession> for Session {
     type Result = ();
-    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        self.pending.fetch_sub(msg.0.len(), Ordering::Relaxed);
-        for delivery in msg.0 {
+    fn handle(&mut self, msg: ToSession, ctx: &mut Context<Self>) {
+        match msg {
+            ToSession::Deliver(batch) => self.on_deliveries(batch, ctx),
+            ToSession::Control(control) => self.on_control(control, ctx),
+            ToSession::Inspect(reply) => {
+                let _ = reply.send(self.counts());
+            }
+        }
+    }
+}
+
+impl Session {
+    fn on_deliveries(&mut self, batch: Vec<Delivery>, ctx: &mut Context<Self>) {
+        self.pending.fetch_sub(batch.len(), Ordering::Relaxed);
+        for delivery in batch {
             self.deliver(delivery, ctx);
         }
         if self.shared.ops.backpressure.is_paused() {
             self.shared.router.do_send(crate::router::messages::Drained);
         }
     }
-}
 
-impl Handler<Control> for Session {
-    type Result = ();
-    fn handle(&mut self, msg: Control, ctx: &mut Context<Self>) {
+    fn on_control(&mut self, msg: Control, ctx: &mut Context<Self>) {
         match msg {
             Control::Kick(reason) => {
                 tracing::info!(client_id = %self.client_id, reason = format_args!("0x{:02X}", reason.code()), "disconnecting client");

@@ -15,7 +15,7 @@ use crate::metrics::{DropReason, Limit, Metrics};
 use crate::persistence::{Op, StoreHandle};
 use crate::protocol::{Packet, PubResponse, QoS, ReasonCode};
 use crate::router::admin::SessionCounts;
-use crate::router::messages::{Delivery, Inspect, PublishDone};
+use crate::router::messages::{Delivery, PublishDone};
 
 /// What every session of a broker shares for operations.
 #[derive(Default)]
@@ -306,9 +306,9 @@ impl Handler<StoreReady> for Session {
     }
 }
 
-impl Handler<Inspect> for Session {
-    type Result = SessionCounts;
-    fn handle(&mut self, _: Inspect, _: &mut Context<Self>) -> SessionCounts {
+impl Session {
+    /// What the session holds now (the admin API's question).
+    pub(super) fn counts(&self) -> SessionCounts {
         SessionCounts {
             inflight_messages: self.outbound.inflight_len(),
             queued_messages: self.outbound.queued_len(),

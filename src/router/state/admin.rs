@@ -57,13 +57,13 @@ impl RouterState {
                     will_pending: self.wills.contains_key(&id),
                     counts_from: CountsSource::Router,
                     session: None,
-                    inspect: e.online().map(|h| h.inspect.clone()),
+                    inspect: e.online().map(|h| h.to.clone()),
                 })
             })),
             AdminRequest::Kick(id) => {
                 let handle = self.clients.get(&id).and_then(|e| e.online());
                 if let Some(h) = handle {
-                    h.control.do_send(Control::Kick(ReasonCode::AdministrativeAction));
+                    h.control(Control::Kick(ReasonCode::AdministrativeAction));
                 }
                 AdminReply::Done(handle.is_some())
             }

@@ -61,7 +61,7 @@ impl RouterState {
                 handle.send_deliveries(mem::take(&mut entry.outgoing));
             }
             handle.pending.fetch_add(1, Ordering::Relaxed);
-            let to = handle.deliver.clone();
+            let to = handle.to.clone();
             self.store_delivery(client_id, &mut delivery);
             self.send_delivery(&to, delivery);
             return;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use actix::Recipient;
 use bytestring::ByteString;
 
-use super::super::messages::{Deliver, Delivery, PublishAcked, PublishDone};
+use super::super::messages::{Delivery, PublishAcked, PublishDone, ToSession};
 use super::super::sys::SysTopics;
 use super::RouterState;
 use crate::message::{Message, MessageProperties};
@@ -60,7 +60,7 @@ pub(super) struct OpsState {
     targets: Vec<(String, u64, EntryRecord)>,
     /// Deliveries to online sessions held until the store has the message (so a session
     /// never writes a packet id for an entry the store has not heard of).
-    deferred: Vec<(Recipient<Deliver>, Delivery)>,
+    deferred: Vec<(Recipient<ToSession>, Delivery)>,
     incoming: Option<(String, u16)>,
     done: Option<Done>,
 }
@@ -197,11 +197,11 @@ impl RouterState {
     }
 
     /// Sends a delivery to an online session now, or after the store op of this publish.
-    pub(super) fn send_delivery(&mut self, to: &Recipient<Deliver>, delivery: Delivery) {
+    pub(super) fn send_delivery(&mut self, to: &Recipient<ToSession>, delivery: Delivery) {
         if delivery.store_seq.is_some() {
             self.ops.deferred.push((to.clone(), delivery));
         } else {
-            to.do_send(Deliver(vec![delivery]));
+            to.do_send(ToSession::Deliver(vec![delivery]));
         }
     }
 
@@ -224,7 +224,7 @@ impl RouterState {
             }
         }
         for (to, d) in ops.deferred.drain(..) {
-            to.do_send(Deliver(vec![d]));
+            to.do_send(ToSession::Deliver(vec![d]));
         }
     }
 
