@@ -17,13 +17,17 @@
 //! ([`writer`]) folds the ops into its [`model::Model`] and commits them in batches: in
 //! `durable` mode as soon as it can (group commit: everything that arrived during the previous
 //! fsync goes into the next one) and runs the callbacks that wait for it (PUBACK/PUBREC, QoS 2
-//! packet ids), in `periodic` mode every `snapshot_interval_secs`. At startup [`open`] reads
-//! the file back into a [`recovery::Recovered`] the router starts from.
+//! packet ids), in `periodic` mode every `snapshot_interval_secs`. In `durable` mode a group
+//! commit is an append to the write-ahead log ([`wal`]), and the store file takes the
+//! changes in a checkpoint every second (or 64 MiB of log). At startup [`open`] replays the
+//! log into the store, then reads the file back into a [`recovery::Recovered`] the router
+//! starts from.
 
 pub mod model;
 pub mod records;
 pub mod recovery;
 pub mod store;
+pub mod wal;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -226,9 +230,53 @@ pub fn open(config: &PersistenceConfig, metrics: Arc<Metrics>) -> Result<Option<
     if config.mode == PersistenceMode::Off {
         return Ok(None);
     }
-    let db = store::open(&config.path)?;
-    let rows = store::load(&db)?;
-    let (recovered, model) = recovery::recover(rows)?;
+    let mut db = store::open(&config.path)?;
+    let wal_path = wal::path_of(&config.path);
+    let mut replay = wal::replay(&wal_path)?;
+    // The log's changes go into the store now; if they cannot (a full disk), they are
+    // overlaid on what the store holds, stay in the log and wait for the first checkpoint.
+    let mut carried = None;
+    if replay.frames > 0 {
+        match store::commit(&db, &replay.rows) {
+            Ok(()) => tracing::info!(path = %wal_path.display(), frames = replay.frames, rows = replay.rows.len(), "write-ahead log replayed into the store"),
+            Err(e) => {
+                tracing::warn!(path = %wal_path.display(), error = %e, "cannot write the write-ahead log into the store yet; keeping it");
+                carried = Some(std::mem::take(&mut replay.rows));
+                // redb wants to be reopened after a failed commit.
+                drop(db);
+                db = store::open(&config.path)?;
+            }
+        }
+    }
+    let wal = match config.mode {
+        PersistenceMode::Durable => {
+            Some(wal::Wal::open(&wal_path, carried.is_some().then_some(&replay))?)
+        }
+        _ if carried.is_some() => {
+            return Err(StoreError::Io(format!(
+                "{} holds changes the store cannot take now (disk full?); start in durable mode or free space",
+                wal_path.display()
+            )))
+        }
+        _ => match std::fs::remove_file(&wal_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Io(format!("{}: {e}", wal_path.display())))
+            }
+            _ => None,
+        },
+    };
+    let mut rows = store::load(&db)?;
+    if let Some(changes) = &carried {
+        rows.overlay(changes);
+    }
+    let (recovered, mut model) = recovery::recover(rows)?;
+    if let Some(changes) = carried {
+        // Not in the store file yet: the first checkpoint writes them (what recovery decided
+        // about a row, such as deleting an orphan, comes first).
+        for (key, value) in changes {
+            model.pending.entry(key).or_insert(value);
+        }
+    }
     tracing::info!(
         path = %config.path.display(), sessions = recovered.sessions.len(),
         retained = recovered.retained.len(), wills = recovered.wills.len(),
@@ -236,7 +284,7 @@ pub fn open(config: &PersistenceConfig, metrics: Arc<Metrics>) -> Result<Option<
     );
     let (tx, rx) = mpsc::channel();
     let healthy = Arc::new(AtomicBool::new(true));
-    let w = writer::Writer::new(db, model, config, metrics, healthy.clone());
+    let w = writer::Writer::new(db, wal, model, config, metrics, healthy.clone());
     let thread = std::thread::Builder::new()
         .name("aviary-store".into())
         .spawn(move || w.run(rx))

@@ -4,7 +4,9 @@
 //! a later change to the same row replaces the earlier one, so a message queued and
 //! acknowledged between two commits never reaches the disk (in periodic mode, and in durable
 //! mode whenever the acknowledgement arrives while the previous commit is being written:
-//! under load, most of them). Plain data, no I/O.
+//! under load, most of them). In durable mode every row change is also appended to a log
+//! ([`Model::log`]) that the writer makes durable in the write-ahead log before anything
+//! waits on it ([`super::wal`]). Plain data, no I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,7 +16,7 @@ use super::records::{encode, EntryRecord, MessageRecord, SessionRecord};
 use super::Op;
 
 /// One row of one table.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Key {
     /// sessions: client id.
     Session(String),
@@ -52,9 +54,64 @@ pub struct Model {
     /// drops its pending row instead of writing a delete.
     unwritten_entries: FxHashSet<(String, u64)>,
     unwritten_messages: FxHashSet<u64>,
+    /// Row changes since the log was last cleared, encoded for the write-ahead log (only
+    /// when [`Model::start_log`] was called: durable mode).
+    log: Option<Vec<u8>>,
+}
+
+/// One row change as the write-ahead log holds it: the row's new value, `None` for deleted.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct RowChange {
+    /// The row.
+    pub key: Key,
+    /// Its value from now on.
+    pub value: Option<Vec<u8>>,
+}
+
+#[derive(serde::Serialize)]
+struct RowChangeRef<'a> {
+    key: &'a Key,
+    value: Option<&'a [u8]>,
 }
 
 impl Model {
+    /// From now on, record every row change in [`Model::log`].
+    pub fn start_log(&mut self) {
+        self.log.get_or_insert_with(Vec::new);
+    }
+
+    /// The row changes recorded since [`Model::clear_log`] (empty without a log).
+    pub fn log(&self) -> &[u8] {
+        self.log.as_deref().unwrap_or_default()
+    }
+
+    /// The recorded row changes are durable.
+    pub fn clear_log(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.clear();
+        }
+    }
+
+    /// Sets a row (or deletes it, `None`) at the next commit.
+    fn set_row(&mut self, key: Key, value: Option<Vec<u8>>) {
+        self.record(&key, value.as_deref());
+        self.pending.insert(key, value);
+    }
+
+    /// Drops the pending write of a row the store does not have yet. The log still records
+    /// a delete: an earlier batch of the log may have written the row.
+    fn forget_row(&mut self, key: Key) {
+        self.record(&key, None);
+        self.pending.remove(&key);
+    }
+
+    fn record(&mut self, key: &Key, value: Option<&[u8]>) {
+        if let Some(log) = &mut self.log {
+            // postcard only fails on writer errors, and a Vec never refuses bytes.
+            let _ = postcard::to_io(&RowChangeRef { key, value }, log);
+        }
+    }
+
     /// The pending changes are on disk.
     pub fn committed(&mut self) {
         self.pending.clear();
@@ -67,25 +124,25 @@ impl Model {
         match op {
             Op::SessionUp { client, expiry_secs } => {
                 let rec = SessionRecord { expiry_secs, disconnected_unix_ms: None };
-                self.pending.insert(Key::Session(client), Some(encode(&rec)));
+                self.set_row(Key::Session(client), Some(encode(&rec)));
             }
             Op::SessionDown { client, expiry_secs, at_unix_ms } => {
                 let rec = SessionRecord { expiry_secs, disconnected_unix_ms: Some(at_unix_ms) };
-                self.pending.insert(Key::Session(client), Some(encode(&rec)));
+                self.set_row(Key::Session(client), Some(encode(&rec)));
             }
             Op::SessionEnd { client } => self.end_session(&client),
             Op::Subscribe { client, filter, record } => {
                 self.subs.insert((client.clone(), filter.clone()));
-                self.pending.insert(Key::Sub(client, filter), Some(encode(&record)));
+                self.set_row(Key::Sub(client, filter), Some(encode(&record)));
             }
             Op::Unsubscribe { client, filter } => {
                 self.subs.remove(&(client.clone(), filter.clone()));
-                self.pending.insert(Key::Sub(client, filter), None);
+                self.set_row(Key::Sub(client, filter), None);
             }
             Op::Routed { msg_id, message, targets, incoming } => {
                 if !targets.is_empty() {
                     let rec = MessageRecord::from_message(&message);
-                    self.pending.insert(Key::Message(msg_id), Some(encode(&rec)));
+                    self.set_row(Key::Message(msg_id), Some(encode(&rec)));
                     self.unwritten_messages.insert(msg_id);
                     self.refcount.insert(msg_id, u32::try_from(targets.len()).unwrap_or(u32::MAX));
                 }
@@ -94,12 +151,12 @@ impl Model {
                 }
                 if let Some((client, id)) = incoming {
                     self.incoming.insert((client.clone(), id));
-                    self.pending.insert(Key::Incoming(client, id), Some(Vec::new()));
+                    self.set_row(Key::Incoming(client, id), Some(Vec::new()));
                 }
             }
             Op::Retain { topic, message } => {
                 let row = message.map(|m| encode(&MessageRecord::from_message(&m)));
-                self.pending.insert(Key::Retained(topic), row);
+                self.set_row(Key::Retained(topic), row);
             }
             Op::Assign { client, seq, packet_id } => {
                 if let Some(mut e) = self.entries.get(&(client.clone(), seq)).cloned() {
@@ -116,17 +173,17 @@ impl Model {
             Op::Complete { client, seq } => self.remove_entry(client, seq),
             Op::IncomingDone { client, packet_id } => {
                 if self.incoming.remove(&(client.clone(), packet_id)) {
-                    self.pending.insert(Key::Incoming(client, packet_id), None);
+                    self.set_row(Key::Incoming(client, packet_id), None);
                 }
             }
             Op::Will { client, will } => {
-                self.pending.insert(Key::Will(client), will.map(|w| encode(&w)));
+                self.set_row(Key::Will(client), will.map(|w| encode(&w)));
             }
         }
     }
 
     fn put_entry(&mut self, client: String, seq: u64, entry: EntryRecord) {
-        self.pending.insert(Key::Queue(client.clone(), seq), Some(encode(&entry)));
+        self.set_row(Key::Queue(client.clone(), seq), Some(encode(&entry)));
         // A new entry is not on disk yet; an update (packet id, released) is as before.
         if self.entries.insert((client.clone(), seq), entry).is_none() {
             self.unwritten_entries.insert((client, seq));
@@ -139,8 +196,8 @@ impl Model {
         let fresh = self.unwritten_entries.remove(&key);
         let row = Key::Queue(key.0, key.1);
         match fresh {
-            true => self.pending.remove(&row),
-            false => self.pending.insert(row, None),
+            true => self.forget_row(row),
+            false => self.set_row(row, None),
         };
         self.release_message(entry.msg_id);
     }
@@ -156,8 +213,8 @@ impl Model {
         if left == 0 {
             self.refcount.remove(&msg_id);
             match self.unwritten_messages.remove(&msg_id) {
-                true => self.pending.remove(&Key::Message(msg_id)),
-                false => self.pending.insert(Key::Message(msg_id), None),
+                true => self.forget_row(Key::Message(msg_id)),
+                false => self.set_row(Key::Message(msg_id), None),
             };
         }
     }
@@ -177,7 +234,7 @@ impl Model {
             .collect();
         for f in subs {
             self.subs.remove(&(client.to_owned(), f.clone()));
-            self.pending.insert(Key::Sub(client.to_owned(), f), None);
+            self.set_row(Key::Sub(client.to_owned(), f), None);
         }
         let ids: Vec<u16> = self
             .incoming
@@ -186,9 +243,9 @@ impl Model {
             .collect();
         for id in ids {
             self.incoming.remove(&(client.to_owned(), id));
-            self.pending.insert(Key::Incoming(client.to_owned(), id), None);
+            self.set_row(Key::Incoming(client.to_owned(), id), None);
         }
-        self.pending.insert(Key::Session(client.to_owned()), None);
+        self.set_row(Key::Session(client.to_owned()), None);
     }
 }
 

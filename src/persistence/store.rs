@@ -43,6 +43,36 @@ pub struct Rows {
     pub wills: Vec<(String, Vec<u8>)>,
 }
 
+impl Rows {
+    /// Applies changes not yet in the store (the write-ahead log's, when they could not be
+    /// written into the store at startup): a changed row replaces the one read, a deleted row
+    /// goes.
+    pub fn overlay(&mut self, changes: &Pending) {
+        fn apply<K: Clone>(rows: &mut Vec<(K, Vec<u8>)>, changes: &Pending, key: impl Fn(&K) -> Key) {
+            rows.retain(|(k, _)| !changes.contains_key(&key(k)));
+        }
+        apply(&mut self.sessions, changes, |c| Key::Session(c.clone()));
+        apply(&mut self.subs, changes, |(c, f)| Key::Sub(c.clone(), f.clone()));
+        apply(&mut self.queue, changes, |(c, s)| Key::Queue(c.clone(), *s));
+        apply(&mut self.messages, changes, |id| Key::Message(*id));
+        apply(&mut self.retained, changes, |t| Key::Retained(t.clone()));
+        apply(&mut self.wills, changes, |c| Key::Will(c.clone()));
+        self.incoming.retain(|(c, id)| !changes.contains_key(&Key::Incoming(c.clone(), *id)));
+        for (key, value) in changes {
+            let Some(v) = value else { continue };
+            match key {
+                Key::Session(c) => self.sessions.push((c.clone(), v.clone())),
+                Key::Sub(c, f) => self.subs.push(((c.clone(), f.clone()), v.clone())),
+                Key::Queue(c, s) => self.queue.push(((c.clone(), *s), v.clone())),
+                Key::Message(id) => self.messages.push((*id, v.clone())),
+                Key::Retained(t) => self.retained.push((t.clone(), v.clone())),
+                Key::Will(c) => self.wills.push((c.clone(), v.clone())),
+                Key::Incoming(c, id) => self.incoming.push((c.clone(), *id)),
+            }
+        }
+    }
+}
+
 /// Opens (or creates) the store and checks its format version.
 pub fn open(path: &Path) -> Result<Database, StoreError> {
     let db = Database::create(path).map_err(|e| match e {
@@ -154,5 +184,33 @@ fn put<'k, K: redb::Key + 'static>(
     match value {
         Some(v) => table.insert(key, v).map(drop).map_err(storage),
         None => table.remove(key).map(drop).map_err(storage),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_replaces_changed_rows_drops_deleted_ones_and_adds_new_ones() {
+        let mut rows = Rows {
+            messages: vec![(1, b"old".to_vec()), (2, b"gone".to_vec())],
+            queue: vec![(("c".into(), 1), b"e1".to_vec())],
+            incoming: vec![("p".into(), 7)],
+            ..Default::default()
+        };
+        let changes: Pending = [
+            (Key::Message(1), Some(b"new".to_vec())),
+            (Key::Message(2), None),
+            (Key::Message(3), Some(b"added".to_vec())),
+            (Key::Incoming("p".into(), 7), None),
+        ]
+        .into_iter()
+        .collect();
+        rows.overlay(&changes);
+        rows.messages.sort();
+        assert_eq!(rows.messages, vec![(1, b"new".to_vec()), (3, b"added".to_vec())]);
+        assert_eq!(rows.queue.len(), 1, "untouched rows stay");
+        assert!(rows.incoming.is_empty());
     }
 }

@@ -1,8 +1,10 @@
-//! The writer thread: folds ops into the model and commits them, with group commit in durable
-//! mode and on a timer in periodic mode. A failed commit (disk full, I/O error) keeps every
-//! change pending, marks the store unhealthy (new QoS 1/2 publishes are then refused with
-//! 0x97) and is retried every second after reopening the file; the first commit that succeeds
-//! makes the store healthy again.
+//! The writer thread: folds ops into the model and commits them: in durable mode by group
+//! commit to the write-ahead log (and a checkpoint into the store every second), in periodic
+//! mode into the store on a timer. A failed commit (disk full, I/O error) keeps every change
+//! pending, marks the store unhealthy (new QoS 1/2 publishes are then refused with 0x97) and
+//! is retried every second (after reopening the store file); the first commit that succeeds
+//! makes the store healthy again. A failed checkpoint only delays the checkpoint: the log
+//! still holds every change.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +15,8 @@ use std::time::{Duration, Instant};
 use redb::Database;
 
 use super::model::Model;
-use super::{store, Cmd, Done};
+use super::wal::Wal;
+use super::{store, Cmd, Done, StoreError};
 use crate::config::{PersistenceConfig, PersistenceMode};
 use crate::metrics::Metrics;
 
@@ -21,9 +24,18 @@ use crate::metrics::Metrics;
 const MAX_BATCH: usize = 8192;
 /// Pause between retries after a failed commit.
 const RETRY: Duration = Duration::from_secs(1);
+/// Durable mode: the store takes the log's changes at least this often...
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// ...or when the log has grown this large.
+const CHECKPOINT_BYTES: u64 = 64 << 20;
 
 pub(super) struct Writer {
     db: Option<Database>,
+    /// Durable mode's write-ahead log.
+    wal: Option<Wal>,
+    last_checkpoint: Instant,
+    /// The last checkpoint failed (logged once, not every second).
+    checkpoint_failing: bool,
     path: PathBuf,
     model: Model,
     durable: bool,
@@ -36,13 +48,20 @@ pub(super) struct Writer {
 impl Writer {
     pub(super) fn new(
         db: Database,
-        model: Model,
+        wal: Option<Wal>,
+        mut model: Model,
         config: &PersistenceConfig,
         metrics: Arc<Metrics>,
         healthy: Arc<AtomicBool>,
     ) -> Self {
+        if wal.is_some() {
+            model.start_log();
+        }
         Writer {
             db: Some(db),
+            wal,
+            last_checkpoint: Instant::now(),
+            checkpoint_failing: false,
             path: config.path.clone(),
             model,
             durable: config.mode == PersistenceMode::Durable,
@@ -89,7 +108,7 @@ impl Writer {
                 false => now >= next_retry,
             };
             if due || force || stop.is_some() {
-                self.commit();
+                self.commit(force || stop.is_some());
                 next_due = Instant::now() + self.interval;
                 next_retry = Instant::now() + RETRY;
             } else if !healthy {
@@ -132,47 +151,121 @@ impl Writer {
         }
     }
 
-    /// Writes the pending changes; runs every waiter with the outcome.
-    fn commit(&mut self) {
-        let ok = self.model.pending.is_empty() || self.write();
+    /// Writes the pending changes (`checkpoint`: into the store file too, in durable mode);
+    /// runs every waiter with the outcome.
+    fn commit(&mut self, checkpoint: bool) {
+        let ok = match self.wal.is_some() {
+            true => self.append_log(checkpoint),
+            false => self.model.pending.is_empty() || self.write(),
+        };
         for w in self.waiters.drain(..) {
             w(ok);
         }
     }
 
-    fn write(&mut self) -> bool {
-        if self.db.is_none() {
-            match store::open(&self.path) {
-                Ok(db) => self.db = Some(db),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot reopen the store");
-                    return false;
+    /// Durable mode: appends the row changes made since the last append to the log, then
+    /// checkpoints when one is due.
+    fn append_log(&mut self, force_checkpoint: bool) -> bool {
+        let Some(wal) = &mut self.wal else { return false };
+        if !self.model.log().is_empty() {
+            let started = Instant::now();
+            if let Err(e) = wal.append(self.model.log()) {
+                self.failed(&StoreError::Io(e.to_string()));
+                return false;
+            }
+            self.model.clear_log();
+            self.metrics.persist_commit_latency.observe(started.elapsed());
+            self.metrics.persist_commits.inc();
+        }
+        let full = wal.len() >= CHECKPOINT_BYTES;
+        self.writable();
+        let due = force_checkpoint || full || self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY;
+        if due {
+            self.checkpoint();
+        }
+        true
+    }
+
+    /// Durable mode: puts everything the log holds into the store and empties the log. On
+    /// failure the log keeps it all; the next checkpoint is tried a second later.
+    fn checkpoint(&mut self) {
+        self.last_checkpoint = Instant::now();
+        let Some(wal) = &self.wal else { return };
+        if wal.is_empty() && self.model.pending.is_empty() {
+            return;
+        }
+        let result = self.commit_store().and_then(|()| match &mut self.wal {
+            Some(wal) => wal.reset().map_err(|e| StoreError::Io(e.to_string())),
+            None => Ok(()),
+        });
+        match result {
+            Ok(()) if self.checkpoint_failing => {
+                self.checkpoint_failing = false;
+                tracing::info!("checkpoint of the write-ahead log into the store succeeded again");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                self.metrics.persist_failures.inc();
+                if !self.checkpoint_failing {
+                    self.checkpoint_failing = true;
+                    tracing::error!(error = %e, "checkpoint of the write-ahead log into the store failed (the log keeps every change); retrying every second");
                 }
             }
         }
-        let Some(db) = &self.db else { return false };
-        let started = Instant::now();
-        match store::commit(db, &self.model.pending) {
+    }
+
+    /// Periodic mode: writes the pending changes into the store.
+    fn write(&mut self) -> bool {
+        match self.commit_store() {
             Ok(()) => {
-                self.metrics.persist_commit_latency.observe(started.elapsed());
-                self.metrics.persist_commits.inc();
-                self.model.committed();
-                if !self.healthy.swap(true, Ordering::Relaxed) {
-                    tracing::info!("store writable again");
-                    self.metrics.persist_healthy.set(1);
-                }
+                self.writable();
                 true
             }
             Err(e) => {
-                self.metrics.persist_failures.inc();
-                self.metrics.persist_healthy.set(0);
-                if self.healthy.swap(false, Ordering::Relaxed) {
-                    tracing::error!(error = %e, "store commit failed; QoS 1/2 publishes are refused until it succeeds");
-                }
-                // redb asks to be reopened after an I/O error; the pending changes stay.
-                self.db = None;
+                self.failed(&e);
                 false
             }
+        }
+    }
+
+    /// Commits the pending changes into the store file (one transaction, one fsync).
+    fn commit_store(&mut self) -> Result<(), StoreError> {
+        if self.db.is_none() {
+            self.db = Some(store::open(&self.path)?);
+        }
+        let Some(db) = &self.db else { return Err(StoreError::Io("store not open".into())) };
+        let started = Instant::now();
+        match store::commit(db, &self.model.pending) {
+            Ok(()) => {
+                if self.wal.is_none() {
+                    self.metrics.persist_commit_latency.observe(started.elapsed());
+                    self.metrics.persist_commits.inc();
+                }
+                self.model.committed();
+                Ok(())
+            }
+            Err(e) => {
+                // redb asks to be reopened after an I/O error; the pending changes stay.
+                self.db = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// A commit succeeded: the store is healthy (again).
+    fn writable(&mut self) {
+        if !self.healthy.swap(true, Ordering::Relaxed) {
+            tracing::info!("store writable again");
+            self.metrics.persist_healthy.set(1);
+        }
+    }
+
+    /// A commit failed: new QoS 1/2 publishes are refused until one succeeds.
+    fn failed(&mut self, e: &StoreError) {
+        self.metrics.persist_failures.inc();
+        self.metrics.persist_healthy.set(0);
+        if self.healthy.swap(false, Ordering::Relaxed) {
+            tracing::error!(error = %e, "store commit failed; QoS 1/2 publishes are refused until it succeeds");
         }
     }
 }

@@ -228,8 +228,8 @@ pub struct PublishAcked {
     pub incoming_qos2: Option<u16>,
     /// The publisher's sequence number for this acknowledgement.
     pub seq: u64,
-    /// Where [`PublishDone`] goes.
-    pub reply: Recipient<PublishDone>,
+    /// Where [`PublishDone`] goes (shared: each clone of an actix recipient allocates).
+    pub reply: Arc<Recipient<PublishDone>>,
 }
 
 /// Router or store -> session: the outcome of a [`PublishAcked`] (Success, or Quota exceeded

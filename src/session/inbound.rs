@@ -189,12 +189,8 @@ impl Session {
         }
         let seq = self.ack_later(id, qos);
         let incoming_qos2 = (qos == QoS::ExactlyOnce).then_some(id);
-        self.shared.router.do_send(messages::PublishAcked {
-            message,
-            incoming_qos2,
-            seq,
-            reply: ctx.address().recipient(),
-        });
+        let reply = self.publish_done_recipient(ctx);
+        self.shared.router.do_send(messages::PublishAcked { message, incoming_qos2, seq, reply });
     }
 
     /// Maps topic aliases to topics (MQTT 5, [MQTT-3.3.2-7..12]).

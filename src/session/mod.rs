@@ -134,6 +134,8 @@ pub struct Session {
     auth_steps: u32,
     /// Connected with enhanced authentication: what re-authentication needs.
     reauth: Option<Box<reauth::ReAuth>>,
+    /// Where the router answers [`crate::router::messages::PublishAcked`]; made on first use.
+    publish_done: Option<Arc<actix::Recipient<crate::router::messages::PublishDone>>>,
     /// The connect timeout, cancelled when CONNECT arrives (its timer would otherwise hold
     /// ~120 bytes per connection for `connect_timeout_secs`).
     connect_timer: Option<actix::SpawnHandle>,
@@ -144,6 +146,15 @@ pub struct Session {
 }
 
 impl Session {
+    /// This session's recipient for [`crate::router::messages::PublishDone`], shared by
+    /// every publish that waits for the router or the store.
+    fn publish_done_recipient(
+        &mut self,
+        ctx: &mut Context<Self>,
+    ) -> Arc<actix::Recipient<crate::router::messages::PublishDone>> {
+        self.publish_done.get_or_insert_with(|| Arc::new(ctx.address().recipient())).clone()
+    }
+
     /// What authentication granted.
     fn grants(&self) -> &crate::auth::Grants {
         self.grants.as_deref().unwrap_or(&NO_GRANTS)
@@ -190,6 +201,7 @@ impl Session {
                 out,
                 phase: Phase::AwaitingConnect,
                 connect_timer: None,
+                publish_done: None,
                 protocol: Protocol::V3_1_1,
                 client_id: ByteString::new(),
                 keep_alive_limit: None,

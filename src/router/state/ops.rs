@@ -98,7 +98,7 @@ impl RouterState {
     /// A publish whose acknowledgement waits for the router (retained limit) or the store.
     pub fn publish_acked(&mut self, msg: PublishAcked) {
         let PublishAcked { message, incoming_qos2, seq, reply } = msg;
-        let refuse = |reply: Recipient<PublishDone>| {
+        let refuse = |reply: Arc<Recipient<PublishDone>>| {
             reply.do_send(PublishDone { seq, reason: ReasonCode::QuotaExceeded });
         };
         if message.retain && !message.payload.is_empty() && self.retained_full(&message.topic) {
