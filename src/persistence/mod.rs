@@ -62,6 +62,47 @@ pub enum StoreError {
 /// (`false`).
 pub type Done = Box<dyn FnOnce(bool) + Send>;
 
+/// Takes the outcome of many waiting acknowledgements at once (a publisher's session).
+pub trait AckSink: Send + Sync {
+    /// The changes sent with these sequence numbers are on disk (`ok`), or could not be
+    /// written; in the order they were sent.
+    fn acked(&self, seqs: Vec<u64>, ok: bool);
+}
+
+/// What waits for a change to reach the disk.
+pub enum Waiter {
+    /// A callback.
+    Call(Done),
+    /// A publisher's acknowledgement: all of one sink's sequence numbers in a commit are
+    /// handed over in one call (one message and one wake-up per session and commit, instead
+    /// of one per publish).
+    Ack(Arc<dyn AckSink>, u64),
+}
+
+impl Waiter {
+    /// Runs every waiter with the outcome, grouping acknowledgements by sink.
+    fn finish_all(waiters: impl Iterator<Item = Waiter>, ok: bool) {
+        let mut groups: Vec<(Arc<dyn AckSink>, Vec<u64>)> = Vec::new();
+        for w in waiters {
+            match w {
+                Waiter::Call(done) => done(ok),
+                Waiter::Ack(sink, seq) => {
+                    match groups
+                        .iter_mut()
+                        .find(|(s, _)| std::ptr::addr_eq(Arc::as_ptr(s), Arc::as_ptr(&sink)))
+                    {
+                        Some((_, seqs)) => seqs.push(seq),
+                        None => groups.push((sink, vec![seq])),
+                    }
+                }
+            }
+        }
+        for (sink, seqs) in groups {
+            sink.acked(seqs, ok);
+        }
+    }
+}
+
 /// One change to the persistent state.
 #[derive(Debug)]
 pub enum Op {
@@ -162,7 +203,7 @@ pub enum Op {
 // Ops travel once through the channel, by value; boxing them would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
 enum Cmd {
-    Op(Op, Option<Done>),
+    Op(Op, Option<Waiter>),
     Flush(Done),
     Shutdown(Done),
 }
@@ -194,8 +235,14 @@ impl StoreHandle {
     /// Records a change and runs `done` once it is committed (durable mode) or at once
     /// (periodic mode).
     pub fn send_then(&self, op: Op, done: Done) {
-        if let Err(mpsc::SendError(Cmd::Op(_, Some(done)))) = self.tx.send(Cmd::Op(op, Some(done))) {
-            done(false);
+        self.send_waiting(op, Waiter::Call(done));
+    }
+
+    /// Records a change and hands `waiter` the outcome once it is committed (durable mode)
+    /// or at once (periodic mode).
+    pub fn send_waiting(&self, op: Op, waiter: Waiter) {
+        if let Err(mpsc::SendError(Cmd::Op(_, Some(w)))) = self.tx.send(Cmd::Op(op, Some(waiter))) {
+            Waiter::finish_all(std::iter::once(w), false);
         }
     }
 
@@ -238,7 +285,9 @@ pub fn open(config: &PersistenceConfig, metrics: Arc<Metrics>) -> Result<Option<
     let mut carried = None;
     if replay.frames > 0 {
         match store::commit(&db, &replay.rows) {
-            Ok(()) => tracing::info!(path = %wal_path.display(), frames = replay.frames, rows = replay.rows.len(), "write-ahead log replayed into the store"),
+            Ok(()) => {
+                tracing::info!(path = %wal_path.display(), frames = replay.frames, rows = replay.rows.len(), "write-ahead log replayed into the store")
+            }
             Err(e) => {
                 tracing::warn!(path = %wal_path.display(), error = %e, "cannot write the write-ahead log into the store yet; keeping it");
                 carried = Some(std::mem::take(&mut replay.rows));
@@ -249,15 +298,11 @@ pub fn open(config: &PersistenceConfig, metrics: Arc<Metrics>) -> Result<Option<
         }
     }
     let wal = match config.mode {
-        PersistenceMode::Durable => {
-            Some(wal::Wal::open(&wal_path, carried.is_some().then_some(&replay))?)
-        }
-        _ if carried.is_some() => {
-            return Err(StoreError::Io(format!(
-                "{} holds changes the store cannot take now (disk full?); start in durable mode or free space",
-                wal_path.display()
-            )))
-        }
+        PersistenceMode::Durable => Some(wal::Wal::open(&wal_path, carried.is_some().then_some(&replay))?),
+        _ if carried.is_some() => return Err(StoreError::Io(format!(
+            "{} holds changes the store cannot take now (disk full?); start in durable mode or free space",
+            wal_path.display()
+        ))),
         _ => match std::fs::remove_file(&wal_path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(StoreError::Io(format!("{}: {e}", wal_path.display())))

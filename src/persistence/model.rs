@@ -16,7 +16,7 @@ use super::records::{encode, EntryRecord, MessageRecord, SessionRecord};
 use super::Op;
 
 /// One row of one table.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Key {
     /// sessions: client id.
     Session(String),
@@ -35,7 +35,7 @@ pub enum Key {
 }
 
 /// The rows to write (`Some`) or delete (`None`) at the next commit.
-pub type Pending = BTreeMap<Key, Option<Vec<u8>>>;
+pub type Pending = FxHashMap<Key, Option<Vec<u8>>>;
 
 /// What the writer knows is (or will be) on disk.
 #[derive(Debug, Default)]

@@ -54,7 +54,8 @@ impl Wal {
     /// could not take them yet), new ones follow them; otherwise the log starts empty.
     pub fn open(path: &Path, keep: Option<&Replay>) -> Result<Wal, StoreError> {
         let io = |e: io::Error| StoreError::Io(format!("{}: {e}", path.display()));
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
+        let file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
         if let Some(r) = keep {
             file.set_len(r.len).and_then(|()| file.sync_data()).map_err(io)?;
             return Ok(Wal { file, len: r.len, generation: r.generation, allocated: 0 });
@@ -147,7 +148,7 @@ pub fn replay(path: &Path) -> Result<Replay, StoreError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Replay::default()),
         Err(e) => return Err(StoreError::Io(format!("{}: {e}", path.display()))),
     }
-    let mut rows = Pending::new();
+    let mut rows = Pending::default();
     let mut frames = 0;
     let mut at = 0;
     let generation = frame_at(&bytes, 0).map_or(1, |(g, _)| g);

@@ -16,7 +16,7 @@ use redb::Database;
 
 use super::model::Model;
 use super::wal::Wal;
-use super::{store, Cmd, Done, StoreError};
+use super::{store, Cmd, Done, StoreError, Waiter};
 use crate::config::{PersistenceConfig, PersistenceMode};
 use crate::metrics::Metrics;
 
@@ -42,7 +42,7 @@ pub(super) struct Writer {
     interval: Duration,
     metrics: Arc<Metrics>,
     healthy: Arc<AtomicBool>,
-    waiters: Vec<Done>,
+    waiters: Vec<Waiter>,
 }
 
 impl Writer {
@@ -114,9 +114,7 @@ impl Writer {
             } else if !healthy {
                 // Not retrying yet: the changes stay pending, their waiters learn they are
                 // not on disk (a PUBACK then carries 0x97).
-                for w in self.waiters.drain(..) {
-                    w(false);
-                }
+                Waiter::finish_all(self.waiters.drain(..), false);
             }
             if let Some(done) = stop {
                 if let Some(done) = done {
@@ -129,20 +127,20 @@ impl Writer {
 
     fn take(&mut self, cmd: Cmd, force: &mut bool, stop: &mut Option<Option<Done>>) {
         match cmd {
-            Cmd::Op(op, done) => {
+            Cmd::Op(op, waiter) => {
                 self.model.apply(op);
                 self.metrics.persist_ops.inc();
-                if let Some(done) = done {
+                if let Some(w) = waiter {
                     if self.durable {
-                        self.waiters.push(done);
+                        self.waiters.push(w);
                     } else {
-                        done(true);
+                        Waiter::finish_all(std::iter::once(w), true);
                     }
                 }
             }
             Cmd::Flush(done) => {
                 *force = true;
-                self.waiters.push(done);
+                self.waiters.push(Waiter::Call(done));
             }
             Cmd::Shutdown(done) => {
                 *force = true;
@@ -158,9 +156,7 @@ impl Writer {
             true => self.append_log(checkpoint),
             false => self.model.pending.is_empty() || self.write(),
         };
-        for w in self.waiters.drain(..) {
-            w(ok);
-        }
+        Waiter::finish_all(self.waiters.drain(..), ok);
     }
 
     /// Durable mode: appends the row changes made since the last append to the log, then

@@ -76,7 +76,7 @@ pub struct Detach {
 #[derive(Clone)]
 pub struct SessionHandle {
     /// Deliveries, control and the admin API's questions.
-    pub to: Recipient<ToSession>,
+    pub to: Arc<Recipient<ToSession>>,
     /// Deliveries sent but not yet handled by the session; the session decrements it.
     pub pending: Arc<AtomicUsize>,
 }
@@ -234,11 +234,12 @@ pub struct PublishAcked {
 
 /// Router or store -> session: the outcome of a [`PublishAcked`] (Success, or Quota exceeded
 /// when the retained store is full or the store cannot write). Sent with `do_send`.
-#[derive(Message, Debug, Clone, Copy)]
+#[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct PublishDone {
-    /// The sequence number from [`PublishAcked`].
-    pub seq: u64,
+    /// The sequence numbers from [`PublishAcked`] (several when the store acknowledges a
+    /// commit's worth at once).
+    pub seqs: SmallVec<[u64; 2]>,
     /// Reason code for PUBACK/PUBREC.
     pub reason: crate::protocol::ReasonCode,
 }
@@ -331,4 +332,15 @@ pub struct RouterStats {
     pub dropped_expired: u64,
     /// Messages queued for disconnected sessions.
     pub queued_messages: usize,
+}
+
+impl crate::persistence::AckSink for Recipient<PublishDone> {
+    fn acked(&self, seqs: Vec<u64>, ok: bool) {
+        let reason = if ok {
+            crate::protocol::ReasonCode::Success
+        } else {
+            crate::protocol::ReasonCode::QuotaExceeded
+        };
+        self.do_send(PublishDone { seqs: seqs.into(), reason });
+    }
 }

@@ -279,8 +279,10 @@ impl Session {
 impl Handler<PublishDone> for Session {
     type Result = ();
     fn handle(&mut self, msg: PublishDone, ctx: &mut Context<Self>) {
-        if let Some(a) = self.ops.acks.iter_mut().find(|a| a.seq == msg.seq) {
-            a.reason = Some(msg.reason);
+        for seq in msg.seqs {
+            if let Some(a) = self.ops.acks.iter_mut().find(|a| a.seq == seq) {
+                a.reason = Some(msg.reason);
+            }
         }
         if matches!(self.phase, super::Phase::Connected) {
             self.flush_acks(ctx);

@@ -57,7 +57,7 @@ impl RouterState {
                     will_pending: self.wills.contains_key(&id),
                     counts_from: CountsSource::Router,
                     session: None,
-                    inspect: e.online().map(|h| h.to.clone()),
+                    inspect: e.online().map(|h| (*h.to).clone()),
                 })
             })),
             AdminRequest::Kick(id) => {

@@ -13,7 +13,7 @@ use super::RouterState;
 use crate::message::{Message, MessageProperties};
 use crate::metrics::{DropReason, Limit, Metrics};
 use crate::persistence::records::{EntryRecord, MessageRecord, SubRecord, WillRecord};
-use crate::persistence::{Done, Op, StoreHandle};
+use crate::persistence::{Op, StoreHandle, Waiter};
 use crate::protocol::{QoS, ReasonCode};
 
 /// What the broker gives the router beyond the MQTT configuration.
@@ -60,9 +60,9 @@ pub(super) struct OpsState {
     targets: Vec<(String, u64, EntryRecord)>,
     /// Deliveries to online sessions held until the store has the message (so a session
     /// never writes a packet id for an entry the store has not heard of).
-    deferred: Vec<(Recipient<ToSession>, Delivery)>,
+    deferred: Vec<(Arc<Recipient<ToSession>>, Delivery)>,
     incoming: Option<(String, u16)>,
-    done: Option<Done>,
+    done: Option<Waiter>,
 }
 
 impl OpsState {
@@ -99,7 +99,7 @@ impl RouterState {
     pub fn publish_acked(&mut self, msg: PublishAcked) {
         let PublishAcked { message, incoming_qos2, seq, reply } = msg;
         let refuse = |reply: Arc<Recipient<PublishDone>>| {
-            reply.do_send(PublishDone { seq, reason: ReasonCode::QuotaExceeded });
+            reply.do_send(PublishDone { seqs: smallvec::smallvec![seq], reason: ReasonCode::QuotaExceeded });
         };
         if message.retain && !message.payload.is_empty() && self.retained_full(&message.topic) {
             self.ops.metrics.limit_hit(Limit::RetainedMessages);
@@ -117,15 +117,11 @@ impl RouterState {
             self.ops.incoming = Some((p.to_string(), id));
         }
         if durable {
-            let r = reply.clone();
-            self.ops.done = Some(Box::new(move |ok| {
-                let reason = if ok { ReasonCode::Success } else { ReasonCode::QuotaExceeded };
-                r.do_send(PublishDone { seq, reason });
-            }));
+            self.ops.done = Some(Waiter::Ack(reply.clone(), seq));
         }
         self.publish(message);
         if !durable {
-            reply.do_send(PublishDone { seq, reason: ReasonCode::Success });
+            reply.do_send(PublishDone { seqs: smallvec::smallvec![seq], reason: ReasonCode::Success });
         }
     }
 
@@ -197,7 +193,7 @@ impl RouterState {
     }
 
     /// Sends a delivery to an online session now, or after the store op of this publish.
-    pub(super) fn send_delivery(&mut self, to: &Recipient<ToSession>, delivery: Delivery) {
+    pub(super) fn send_delivery(&mut self, to: &Arc<Recipient<ToSession>>, delivery: Delivery) {
         if delivery.store_seq.is_some() {
             self.ops.deferred.push((to.clone(), delivery));
         } else {
@@ -218,7 +214,7 @@ impl RouterState {
                 let op =
                     Op::Routed { msg_id: msg_id.unwrap_or(0), message: message.clone(), targets, incoming };
                 match done {
-                    Some(done) => store.send_then(op, done),
+                    Some(waiter) => store.send_waiting(op, waiter),
                     None => store.send(op),
                 }
             }
