@@ -141,8 +141,7 @@ impl Model {
             }
             Op::Routed { msg_id, message, targets, incoming } => {
                 if !targets.is_empty() {
-                    let rec = MessageRecord::from_message(&message);
-                    self.set_row(Key::Message(msg_id), Some(encode(&rec)));
+                    self.set_row(Key::Message(msg_id), Some(MessageRecord::encode_message(&message)));
                     self.unwritten_messages.insert(msg_id);
                     self.refcount.insert(msg_id, u32::try_from(targets.len()).unwrap_or(u32::MAX));
                 }
@@ -155,7 +154,7 @@ impl Model {
                 }
             }
             Op::Retain { topic, message } => {
-                let row = message.map(|m| encode(&MessageRecord::from_message(&m)));
+                let row = message.map(|m| MessageRecord::encode_message(&m));
                 self.set_row(Key::Retained(topic), row);
             }
             Op::Assign { client, seq, packet_id } => {

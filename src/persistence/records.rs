@@ -54,6 +54,27 @@ impl MessageRecord {
         }
     }
 
+    /// The encoded record of a message, without copying it into a record first (the same
+    /// bytes as `encode(&MessageRecord::from_message(m))`).
+    pub fn encode_message(m: &Message) -> Vec<u8> {
+        let p = &m.properties;
+        let age = u64::try_from(m.received_at.elapsed().as_millis()).unwrap_or(0);
+        encode(&MessageRecordRef {
+            topic: &m.topic,
+            payload: &m.payload,
+            qos: m.qos as u8,
+            retain: m.retain,
+            publisher: m.publisher.as_deref(),
+            payload_format_indicator: p.payload_format_indicator,
+            message_expiry_interval: p.message_expiry_interval,
+            content_type: p.content_type.as_deref(),
+            response_topic: p.response_topic.as_deref(),
+            correlation_data: p.correlation_data.as_deref(),
+            user_properties: p.user_properties.iter().map(|(k, v)| (&**k, &**v)).collect(),
+            received_unix_ms: unix_ms().saturating_sub(age),
+        })
+    }
+
     /// The message again; its age is kept, so message expiry goes on counting.
     pub fn into_message(self) -> Arc<Message> {
         let age = Duration::from_millis(unix_ms().saturating_sub(self.received_unix_ms));
@@ -79,6 +100,24 @@ impl MessageRecord {
             received_at: now.checked_sub(age).unwrap_or(now),
         })
     }
+}
+
+/// [`MessageRecord`] borrowing from a message: the same fields in the same order, so the same
+/// encoding.
+#[derive(Serialize)]
+struct MessageRecordRef<'a> {
+    topic: &'a str,
+    payload: &'a [u8],
+    qos: u8,
+    retain: bool,
+    publisher: Option<&'a str>,
+    payload_format_indicator: Option<u8>,
+    message_expiry_interval: Option<u32>,
+    content_type: Option<&'a str>,
+    response_topic: Option<&'a str>,
+    correlation_data: Option<&'a [u8]>,
+    user_properties: Vec<(&'a str, &'a str)>,
+    received_unix_ms: u64,
 }
 
 /// A persistent session.
@@ -175,4 +214,34 @@ pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 /// Decodes a record; `what` names it in the error.
 pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T, super::StoreError> {
     postcard::from_bytes(bytes).map_err(|e| super::StoreError::Corrupt(format!("undecodable {what}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_encoded_by_reference_decodes_as_its_record() {
+        let m = Message {
+            topic: "a/b".into(),
+            payload: Bytes::from_static(b"payload"),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+            publisher: Some("pub".into()),
+            properties: MessageProperties {
+                payload_format_indicator: Some(1),
+                message_expiry_interval: Some(60),
+                content_type: Some("text/plain".into()),
+                response_topic: Some("r/t".into()),
+                correlation_data: Some(Bytes::from_static(b"c")),
+                user_properties: vec![("k".into(), "v".into())],
+            },
+            received_at: Instant::now(),
+        };
+        let by_ref: MessageRecord = decode(&MessageRecord::encode_message(&m), "message").unwrap();
+        let mut owned = MessageRecord::from_message(&m);
+        // Both read the clock; only the milliseconds may differ.
+        owned.received_unix_ms = by_ref.received_unix_ms;
+        assert_eq!(by_ref, owned);
+    }
 }
