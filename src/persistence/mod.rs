@@ -196,12 +196,10 @@ pub enum Op {
         /// Client id.
         client: String,
         /// The will.
-        will: Option<WillRecord>,
+        will: Option<Box<WillRecord>>,
     },
 }
 
-// Ops travel once through the channel, by value; boxing them would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
 enum Cmd {
     Op(Op, Option<Waiter>),
     Flush(Done),

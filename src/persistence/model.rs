@@ -71,7 +71,7 @@ pub struct RowChange {
 #[derive(serde::Serialize)]
 struct RowChangeRef<'a> {
     key: &'a Key,
-    value: Option<&'a [u8]>,
+    value: Option<super::records::RawBytes<'a>>,
 }
 
 impl Model {
@@ -108,7 +108,7 @@ impl Model {
     fn record(&mut self, key: &Key, value: Option<&[u8]>) {
         if let Some(log) = &mut self.log {
             // postcard only fails on writer errors, and a Vec never refuses bytes.
-            let _ = postcard::to_io(&RowChangeRef { key, value }, log);
+            let _ = postcard::to_io(&RowChangeRef { key, value: value.map(super::records::RawBytes) }, log);
         }
     }
 
@@ -176,7 +176,7 @@ impl Model {
                 }
             }
             Op::Will { client, will } => {
-                self.set_row(Key::Will(client), will.map(|w| encode(&w)));
+                self.set_row(Key::Will(client), will.map(|w| encode(&*w)));
             }
         }
     }

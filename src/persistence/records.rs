@@ -61,7 +61,7 @@ impl MessageRecord {
         let age = u64::try_from(m.received_at.elapsed().as_millis()).unwrap_or(0);
         encode(&MessageRecordRef {
             topic: &m.topic,
-            payload: &m.payload,
+            payload: RawBytes(&m.payload),
             qos: m.qos as u8,
             retain: m.retain,
             publisher: m.publisher.as_deref(),
@@ -69,7 +69,7 @@ impl MessageRecord {
             message_expiry_interval: p.message_expiry_interval,
             content_type: p.content_type.as_deref(),
             response_topic: p.response_topic.as_deref(),
-            correlation_data: p.correlation_data.as_deref(),
+            correlation_data: p.correlation_data.as_deref().map(RawBytes),
             user_properties: p.user_properties.iter().map(|(k, v)| (&**k, &**v)).collect(),
             received_unix_ms: unix_ms().saturating_sub(age),
         })
@@ -107,7 +107,7 @@ impl MessageRecord {
 #[derive(Serialize)]
 struct MessageRecordRef<'a> {
     topic: &'a str,
-    payload: &'a [u8],
+    payload: RawBytes<'a>,
     qos: u8,
     retain: bool,
     publisher: Option<&'a str>,
@@ -115,9 +115,20 @@ struct MessageRecordRef<'a> {
     message_expiry_interval: Option<u32>,
     content_type: Option<&'a str>,
     response_topic: Option<&'a str>,
-    correlation_data: Option<&'a [u8]>,
+    correlation_data: Option<RawBytes<'a>>,
     user_properties: Vec<(&'a str, &'a str)>,
     received_unix_ms: u64,
+}
+
+/// Bytes serialized in one piece (`serialize_bytes`) instead of one element at a time; postcard
+/// writes both the same way (length, then the bytes), so they decode as a `Vec<u8>`.
+#[derive(Debug, Clone, Copy)]
+pub struct RawBytes<'a>(pub &'a [u8]);
+
+impl Serialize for RawBytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
 }
 
 /// A persistent session.

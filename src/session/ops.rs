@@ -268,9 +268,11 @@ impl Session {
     pub(super) fn store_will(&self, put: bool) {
         let (Some(store), Some(will)) = (self.store(), &self.will) else { return };
         let client = self.client_id.to_string();
-        let will = put.then(|| crate::persistence::records::WillRecord {
-            message: crate::persistence::records::MessageRecord::from_message(&will.message),
-            delay_secs: will.delay_secs,
+        let will = put.then(|| {
+            Box::new(crate::persistence::records::WillRecord {
+                message: crate::persistence::records::MessageRecord::from_message(&will.message),
+                delay_secs: will.delay_secs,
+            })
         });
         store.send(Op::Will { client, will });
     }

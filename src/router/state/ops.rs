@@ -247,10 +247,10 @@ impl RouterState {
     pub(super) fn store_will(&self, client_id: &ByteString, will: &super::super::messages::PendingWill) {
         self.ops.send(|| Op::Will {
             client: client_id.to_string(),
-            will: Some(WillRecord {
+            will: Some(Box::new(WillRecord {
                 message: MessageRecord::from_message(&will.message),
                 delay_secs: will.delay_secs,
-            }),
+            })),
         });
     }
 
