@@ -14,10 +14,14 @@ const MESSAGES: u16 = 3000;
 /// One thread (the router and both sessions share it, so the router routes a whole burst
 /// before the subscriber's session runs) and a tiny queue limit: without the pause, the
 /// router would drop most of the burst at the subscriber's mailbox limit (8, or 32 while
-/// paused).
+/// paused). The in-flight window is wide open, so a subscriber client that reads slowly (a
+/// busy test machine) does not fill the session's own queue: that queue's limit is the
+/// documented drop policy for slow consumers, not what this test is about.
 #[tokio::test]
 async fn a_burst_beyond_the_queue_limit_pauses_reads_and_loses_nothing() {
-    let b = TestBroker::with_toml("[workers]\nthreads = 1\n[mqtt]\nmax_queued_messages = 8\n");
+    let b = TestBroker::with_toml(
+        "[workers]\nthreads = 1\n[mqtt]\nmax_queued_messages = 8\nmax_inflight_messages = 65535\n",
+    );
     let (mut sub, _) = Wire::connect(b.addr, Protocol::V3_1_1, "flow-sub", true, 0).await.unwrap();
     assert_eq!(sub.subscribe("flow/t", QoS::AtLeastOnce).await.len(), 1);
     let reader = tokio::spawn(async move {
