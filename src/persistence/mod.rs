@@ -297,10 +297,12 @@ pub fn open(config: &PersistenceConfig, metrics: Arc<Metrics>) -> Result<Option<
     }
     let wal = match config.mode {
         PersistenceMode::Durable => Some(wal::Wal::open(&wal_path, carried.is_some().then_some(&replay))?),
-        _ if carried.is_some() => return Err(StoreError::Io(format!(
+        _ if carried.is_some() => {
+            return Err(StoreError::Io(format!(
             "{} holds changes the store cannot take now (disk full?); start in durable mode or free space",
             wal_path.display()
-        ))),
+        )))
+        }
         _ => match std::fs::remove_file(&wal_path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(StoreError::Io(format!("{}: {e}", wal_path.display())))

@@ -334,7 +334,10 @@ impl RouterState {
                 message,
                 store_seq: None,
             };
+            let message = delivery.message.clone();
             self.deliver(&msg.client_id, delivery);
+            // The store hears of it now, as of any publish (before it can reach the session).
+            self.finish_publish(&message);
         }
     }
 

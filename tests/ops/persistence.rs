@@ -71,6 +71,48 @@ async fn restart_keeps_sessions_queued_and_retained_messages() {
     }
 }
 
+/// A retained QoS 1 message sent to a persistent session when it subscribes is stored as
+/// itself and delivered at once, not when the next message is published [MQTT-3.3.1-6]; after
+/// a restart the queued copy is still that message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_message_for_a_new_persistent_subscription_is_stored_and_sent_at_once() {
+    for mode in ["periodic", "durable"] {
+        let dir = temp_dir();
+        let path = store_path(dir.path());
+        let (broker, addr) = start(&path, mode);
+        let (mut p, _) = Wire::connect(addr, Protocol::V3_1_1, "pub", true, 0).await.unwrap();
+        p.publish("r/t", b"retained", QoS::AtLeastOnce, Some(1), true).await.unwrap();
+        assert!(matches!(p.recv(Duration::from_secs(5)).await, Some(Packet::PubAck(_))));
+        let (mut s, _) = Wire::connect(addr, Protocol::V5, "keeper", true, 3600).await.unwrap();
+        s.subscribe("r/t", QoS::AtLeastOnce).await;
+        match s.recv(Duration::from_secs(5)).await {
+            Some(Packet::Publish(m)) => assert_eq!(&m.payload[..], b"retained", "{mode}"),
+            other => panic!("{mode}: the retained message did not come at once: {other:?}"),
+        }
+        // Not acknowledged: it stays queued. Another publish must not take its place.
+        p.publish("other", b"other", QoS::AtLeastOnce, Some(2), false).await.unwrap();
+        assert!(matches!(p.recv(Duration::from_secs(5)).await, Some(Packet::PubAck(_))));
+        drop(s);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        broker.stop();
+
+        let (broker, addr) = start(&path, mode);
+        let (mut s, ack) = Wire::connect(addr, Protocol::V5, "keeper", false, 3600).await.unwrap();
+        assert!(ack.session_present, "{mode}");
+        match s.recv(Duration::from_secs(5)).await {
+            Some(Packet::Publish(m)) => {
+                assert_eq!(
+                    (&m.topic[..], &m.payload[..]),
+                    ("r/t", &b"retained"[..]),
+                    "{mode}: the stored copy"
+                )
+            }
+            other => panic!("{mode}: expected the retained message again, got {other:?}"),
+        }
+        broker.stop();
+    }
+}
+
 #[test]
 fn a_damaged_store_stops_startup_with_a_clear_error() {
     let dir = temp_dir();

@@ -3,7 +3,6 @@
 //! tracking behind broker-wide backpressure ([`crate::flow`]).
 
 use std::mem;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytestring::ByteString;
@@ -11,7 +10,7 @@ use smallvec::smallvec;
 
 use super::super::messages::Delivery;
 use super::super::registry::Presence;
-use super::{RouterState, SubEntry, FLUSH_AT, PAUSED_CAP_FACTOR, QOS0_MAILBOX_CAP};
+use super::{RouterState, SubEntry, PAUSED_CAP_FACTOR, QOS0_MAILBOX_CAP};
 use crate::message::Message;
 use crate::protocol::QoS;
 
@@ -44,26 +43,22 @@ impl RouterState {
                 self.congested.push(client_id.clone());
                 self.backpressure.pause();
             }
-            if self.ops.store.is_none() || delivery.qos == QoS::AtMostOnce {
-                // Hot path: nothing to persist; gathered until the end of the router's turn.
-                if entry.outgoing.is_empty() {
-                    self.batched.push(client_id.clone());
-                }
+            // Gathered until the end of the router's turn, or until `finish_publish` finds
+            // FLUSH_AT gathered: a delivery marked for the store reaches its session only after
+            // the store heard of it (`finish_publish` sends the store op first).
+            let stored = self.ops.store.is_some() && delivery.qos != QoS::AtMostOnce;
+            if entry.outgoing.is_empty() {
+                self.batched.push(client_id.clone());
+            }
+            self.batched_count += 1;
+            if !stored {
                 entry.outgoing.push(delivery);
-                self.batched_count += 1;
-                if self.batched_count >= FLUSH_AT {
-                    self.flush_deliveries();
-                }
                 return;
             }
-            // Goes out on its own (after the store has it): what was gathered goes first.
-            if !entry.outgoing.is_empty() {
-                handle.send_deliveries(mem::take(&mut entry.outgoing));
-            }
-            handle.pending.fetch_add(1, Ordering::Relaxed);
-            let to = handle.to.clone();
             self.store_delivery(client_id, &mut delivery);
-            self.send_delivery(&to, delivery);
+            if let Some(entry) = self.clients.get_mut(client_id) {
+                entry.outgoing.push(delivery);
+            }
             return;
         }
         if delivery.qos == QoS::AtMostOnce && !self.config.queue_qos0_messages {

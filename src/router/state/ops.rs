@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use actix::Recipient;
 use bytestring::ByteString;
 
-use super::super::messages::{Delivery, PublishAcked, PublishDone, ToSession};
+use super::super::messages::{Delivery, PublishAcked, PublishDone};
 use super::super::sys::SysTopics;
 use super::RouterState;
 use crate::message::{Message, MessageProperties};
@@ -58,9 +58,6 @@ pub(super) struct OpsState {
     /// The message being routed has this id once a persistent target needed it.
     msg_id: Option<u64>,
     targets: Vec<(String, u64, EntryRecord)>,
-    /// Deliveries to online sessions held until the store has the message (so a session
-    /// never writes a packet id for an entry the store has not heard of).
-    deferred: Vec<(Arc<Recipient<ToSession>>, Delivery)>,
     incoming: Option<(String, u16)>,
     done: Option<Waiter>,
 }
@@ -77,7 +74,6 @@ impl OpsState {
             sys_retained: 0,
             msg_id: None,
             targets: Vec::new(),
-            deferred: Vec::new(),
             incoming: None,
             done: None,
         }
@@ -192,17 +188,9 @@ impl RouterState {
         ));
     }
 
-    /// Sends a delivery to an online session now, or after the store op of this publish.
-    pub(super) fn send_delivery(&mut self, to: &Arc<Recipient<ToSession>>, delivery: Delivery) {
-        if delivery.store_seq.is_some() {
-            self.ops.deferred.push((to.clone(), delivery));
-        } else {
-            to.do_send(ToSession::Deliver(vec![delivery]));
-        }
-    }
-
-    /// Ends a publish: the store learns which persistent sessions got the message, then the
-    /// deferred deliveries go out.
+    /// Ends a publish: the store learns which persistent sessions got the message; then the
+    /// gathered deliveries may go out (at the end of the turn, or now if many are gathered).
+    /// Every caller of `deliver` runs it after.
     pub(super) fn finish_publish(&mut self, message: &Arc<Message>) {
         let ops = &mut self.ops;
         let msg_id = ops.msg_id.take();
@@ -219,8 +207,8 @@ impl RouterState {
                 }
             }
         }
-        for (to, d) in ops.deferred.drain(..) {
-            to.do_send(ToSession::Deliver(vec![d]));
+        if self.batched_count >= super::FLUSH_AT {
+            self.flush_deliveries();
         }
     }
 
