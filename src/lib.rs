@@ -26,7 +26,8 @@
 //! - [`metrics`]: the broker-wide counters and gauges (atomics behind an `Arc`), rendered in
 //!   the Prometheus text format; the router publishes them as `$SYS/broker/...` too.
 //! - [`persistence`]: sessions, queued and retained messages and wills in a redb file,
-//!   written by a thread of its own (periodic, or durable with group commit).
+//!   written by a thread of its own (periodic, or durable: group commit to a write-ahead log,
+//!   checkpointed into the store every second).
 //! - [`http`]: the actix-web listener for `/metrics`, `/health`, `/ready` and the admin API.
 //! - [`passwd`]: password files of argon2 PHC hashes (`aviary passwd`, the auth-password plugin).
 //! - [`reload`]: what a reload (SIGHUP) swaps in a running broker: the `[auth]` policy and the
