@@ -219,6 +219,10 @@ pub struct Metrics {
     pub persist_commit_latency: Histogram,
     /// Whether the store accepts writes (1) or the last commit failed (0).
     pub persist_healthy: Gauge,
+    /// Durable mode: checkpoints of the write-ahead log into the store.
+    pub persist_checkpoints: Counter,
+    /// Durable mode: bytes in the write-ahead log now.
+    pub persist_log_bytes: Gauge,
     /// Times backpressure paused reads broker-wide (see [`crate::flow`]).
     pub read_pauses: Counter,
 }
@@ -244,6 +248,8 @@ impl Default for Metrics {
             persist_ops: Counter::default(),
             persist_commit_latency: Histogram::default(),
             persist_healthy: Gauge(AtomicI64::new(1)),
+            persist_checkpoints: Counter::default(),
+            persist_log_bytes: Gauge::default(),
             read_pauses: Counter::default(),
         }
     }

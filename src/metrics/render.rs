@@ -109,6 +109,18 @@ pub fn render(m: &Metrics, router: &RouterStats) -> String {
         "1 while the store accepts writes, 0 after a failed commit.",
         m.persist_healthy.get(),
     );
+    o.one(
+        "aviary_persistence_checkpoints_total",
+        "counter",
+        "Durable mode: checkpoints of the write-ahead log into the store.",
+        m.persist_checkpoints.get(),
+    );
+    o.one(
+        "aviary_persistence_log_bytes",
+        "gauge",
+        "Durable mode: bytes in the write-ahead log.",
+        m.persist_log_bytes.get(),
+    );
     render_histogram(&mut o, m);
     o.0
 }

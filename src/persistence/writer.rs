@@ -172,6 +172,7 @@ impl Writer {
             self.model.clear_log();
             self.metrics.persist_commit_latency.observe(started.elapsed());
             self.metrics.persist_commits.inc();
+            self.metrics.persist_log_bytes.set(i64::try_from(wal.len()).unwrap_or(i64::MAX));
         }
         let full = wal.len() >= CHECKPOINT_BYTES;
         self.writable();
@@ -194,6 +195,10 @@ impl Writer {
             Some(wal) => wal.reset().map_err(|e| StoreError::Io(e.to_string())),
             None => Ok(()),
         });
+        if result.is_ok() {
+            self.metrics.persist_checkpoints.inc();
+            self.metrics.persist_log_bytes.set(0);
+        }
         match result {
             Ok(()) if self.checkpoint_failing => {
                 self.checkpoint_failing = false;

@@ -99,3 +99,42 @@ async fn sys_topics_are_published_with_mosquitto_names() {
     // A `#` subscription never matches `$` topics [MQTT-4.7.2-1].
     all.no_publish_for(Duration::from_millis(1500)).await;
 }
+
+/// Durable mode's write-ahead log shows in `/metrics`: a commit puts bytes in the log, and a
+/// commit a second later checkpoints it into the store and empties it.
+#[tokio::test]
+async fn the_write_ahead_log_and_its_checkpoints_are_counted() {
+    let dir = crate::util::temp_dir();
+    let path = crate::util::store_path(dir.path());
+    let (b, url) =
+        broker_with_http(&format!("[persistence]\nmode = \"durable\"\npath = \"{}\"\n", path.display()));
+    let publ = V4::connect(&b, "wal-pub").await;
+    publ.client.publish("w/t", QoS::AtLeastOnce, true, vec![7; 100]).await.unwrap();
+    let metrics = || async { scrape(&http("GET", format!("{url}/metrics"), None).await.1) };
+    // Answered once on disk: in the log, or already checkpointed if a second has passed.
+    let mut s = metrics().await;
+    for _ in 0..50 {
+        if value(&s, "aviary_persistence_commits_total", None) >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        s = metrics().await;
+    }
+    assert!(
+        value(&s, "aviary_persistence_log_bytes", None) > 0.0
+            || value(&s, "aviary_persistence_checkpoints_total", None) >= 1.0,
+        "the retained message is in the log or the store"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    publ.client.publish("w/t", QoS::AtLeastOnce, true, vec![8; 100]).await.unwrap();
+    let mut s = metrics().await;
+    for _ in 0..50 {
+        if value(&s, "aviary_persistence_checkpoints_total", None) >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        s = metrics().await;
+    }
+    assert!(value(&s, "aviary_persistence_checkpoints_total", None) >= 1.0, "a checkpoint after a second");
+    assert_eq!(value(&s, "aviary_persistence_log_bytes", None), 0.0, "the log is empty after it");
+}
