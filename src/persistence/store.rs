@@ -48,15 +48,15 @@ impl Rows {
     /// written into the store at startup): a changed row replaces the one read, a deleted row
     /// goes.
     pub fn overlay(&mut self, changes: &Pending) {
-        fn apply<K: Clone>(rows: &mut Vec<(K, Vec<u8>)>, changes: &Pending, key: impl Fn(&K) -> Key) {
+        fn drop_changed<K>(rows: &mut Vec<(K, Vec<u8>)>, changes: &Pending, key: impl Fn(&K) -> Key) {
             rows.retain(|(k, _)| !changes.contains_key(&key(k)));
         }
-        apply(&mut self.sessions, changes, |c| Key::Session(c.clone()));
-        apply(&mut self.subs, changes, |(c, f)| Key::Sub(c.clone(), f.clone()));
-        apply(&mut self.queue, changes, |(c, s)| Key::Queue(c.clone(), *s));
-        apply(&mut self.messages, changes, |id| Key::Message(*id));
-        apply(&mut self.retained, changes, |t| Key::Retained(t.clone()));
-        apply(&mut self.wills, changes, |c| Key::Will(c.clone()));
+        drop_changed(&mut self.sessions, changes, |c| Key::Session(c.clone()));
+        drop_changed(&mut self.subs, changes, |(c, f)| Key::Sub(c.clone(), f.clone()));
+        drop_changed(&mut self.queue, changes, |(c, s)| Key::Queue(c.clone(), *s));
+        drop_changed(&mut self.messages, changes, |id| Key::Message(*id));
+        drop_changed(&mut self.retained, changes, |t| Key::Retained(t.clone()));
+        drop_changed(&mut self.wills, changes, |c| Key::Will(c.clone()));
         self.incoming.retain(|(c, id)| !changes.contains_key(&Key::Incoming(c.clone(), *id)));
         for (key, value) in changes {
             let Some(v) = value else { continue };

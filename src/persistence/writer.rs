@@ -17,7 +17,7 @@ use redb::Database;
 use super::model::Model;
 use super::wal::Wal;
 use super::{store, Cmd, Done, StoreError, Waiter};
-use crate::config::{PersistenceConfig, PersistenceMode};
+use crate::config::PersistenceConfig;
 use crate::metrics::Metrics;
 
 /// Commands folded into one commit at most (bounds the latency of the first waiter).
@@ -38,7 +38,6 @@ pub(super) struct Writer {
     checkpoint_failing: bool,
     path: PathBuf,
     model: Model,
-    durable: bool,
     interval: Duration,
     metrics: Arc<Metrics>,
     healthy: Arc<AtomicBool>,
@@ -64,7 +63,6 @@ impl Writer {
             checkpoint_failing: false,
             path: config.path.clone(),
             model,
-            durable: config.mode == PersistenceMode::Durable,
             interval: Duration::from_secs(config.snapshot_interval_secs.max(1)),
             metrics,
             healthy,
@@ -78,7 +76,7 @@ impl Writer {
         let mut next_retry = Instant::now();
         loop {
             let healthy = self.healthy.load(Ordering::Relaxed);
-            let wait = match (healthy, self.durable) {
+            let wait = match (healthy, self.durable()) {
                 (false, _) => Some(next_retry.saturating_duration_since(Instant::now())),
                 (true, true) => None,
                 (true, false) => Some(next_due.saturating_duration_since(Instant::now())),
@@ -104,7 +102,7 @@ impl Writer {
             }
             let now = Instant::now();
             let due = match healthy {
-                true => self.durable || now >= next_due,
+                true => self.durable() || now >= next_due,
                 false => now >= next_retry,
             };
             if due || force || stop.is_some() {
@@ -131,7 +129,7 @@ impl Writer {
                 self.model.apply(op);
                 self.metrics.persist_ops.inc();
                 if let Some(w) = waiter {
-                    if self.durable {
+                    if self.durable() {
                         self.waiters.push(w);
                     } else {
                         Waiter::finish_all(std::iter::once(w), true);
@@ -147,6 +145,11 @@ impl Writer {
                 *stop = Some(Some(done));
             }
         }
+    }
+
+    /// Durable mode (which is what has a write-ahead log).
+    fn durable(&self) -> bool {
+        self.wal.is_some()
     }
 
     /// Writes the pending changes (`checkpoint`: into the store file too, in durable mode);

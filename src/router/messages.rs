@@ -48,6 +48,8 @@ pub enum ToSession {
     /// The admin API asks what the connected session holds now; the session answers at once
     /// from its own state (the asker waits with a timeout, which also covers a full mailbox).
     Inspect(oneshot::Sender<super::admin::SessionCounts>),
+    /// The router's or the store's answer to [`PublishAcked`].
+    PublishDone(PublishDone),
 }
 
 /// Router -> session: control of the connection. No reply.
@@ -228,14 +230,14 @@ pub struct PublishAcked {
     pub incoming_qos2: Option<u16>,
     /// The publisher's sequence number for this acknowledgement.
     pub seq: u64,
-    /// Where [`PublishDone`] goes (shared: each clone of an actix recipient allocates).
-    pub reply: Arc<Recipient<PublishDone>>,
+    /// Where [`PublishDone`] goes: the session's own recipient, the one in its
+    /// [`SessionHandle`] (shared: each clone of an actix recipient allocates).
+    pub reply: Arc<Recipient<ToSession>>,
 }
 
-/// Router or store -> session: the outcome of a [`PublishAcked`] (Success, or Quota exceeded
-/// when the retained store is full or the store cannot write). Sent with `do_send`.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
+/// Router or store -> session ([`ToSession::PublishDone`]): the outcome of a [`PublishAcked`]
+/// (Success, or Quota exceeded when the retained store is full or the store cannot write).
+#[derive(Debug, Clone)]
 pub struct PublishDone {
     /// The sequence numbers from [`PublishAcked`] (several when the store acknowledges a
     /// commit's worth at once).
@@ -334,13 +336,13 @@ pub struct RouterStats {
     pub queued_messages: usize,
 }
 
-impl crate::persistence::AckSink for Recipient<PublishDone> {
+impl crate::persistence::AckSink for Recipient<ToSession> {
     fn acked(&self, seqs: Vec<u64>, ok: bool) {
         let reason = if ok {
             crate::protocol::ReasonCode::Success
         } else {
             crate::protocol::ReasonCode::QuotaExceeded
         };
-        self.do_send(PublishDone { seqs: seqs.into(), reason });
+        self.do_send(ToSession::PublishDone(PublishDone { seqs: seqs.into(), reason }));
     }
 }

@@ -66,7 +66,7 @@ impl Session {
         self.will = connect.will.as_ref().map(|w| self.will_message(w));
 
         let (tx, rx) = oneshot::channel();
-        let handle = SessionHandle { to: Arc::new(ctx.address().recipient()), pending: self.pending.clone() };
+        let handle = SessionHandle { to: self.own_recipient(ctx), pending: self.pending.clone() };
         self.phase = Phase::Connecting;
         let info = messages::ClientInfo {
             peer: Some(self.peer_info.addr),

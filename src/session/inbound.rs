@@ -189,7 +189,7 @@ impl Session {
         }
         let seq = self.ack_later(id, qos);
         let incoming_qos2 = (qos == QoS::ExactlyOnce).then_some(id);
-        let reply = self.publish_done_recipient(ctx);
+        let reply = self.own_recipient(ctx);
         self.shared.router.do_send(messages::PublishAcked { message, incoming_qos2, seq, reply });
     }
 

@@ -134,8 +134,10 @@ pub struct Session {
     auth_steps: u32,
     /// Connected with enhanced authentication: what re-authentication needs.
     reauth: Option<Box<reauth::ReAuth>>,
-    /// Where the router answers [`crate::router::messages::PublishAcked`]; made on first use.
-    publish_done: Option<Arc<actix::Recipient<crate::router::messages::PublishDone>>>,
+    /// This session's recipient: in its [`SessionHandle`] for the router, and where the router
+    /// and the store answer [`crate::router::messages::PublishAcked`]. One actix address per
+    /// session (each holds ~70 bytes of sender state), made on first use.
+    own: Option<Arc<actix::Recipient<ToSession>>>,
     /// The connect timeout, cancelled when CONNECT arrives (its timer would otherwise hold
     /// ~120 bytes per connection for `connect_timeout_secs`).
     connect_timer: Option<actix::SpawnHandle>,
@@ -146,13 +148,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// This session's recipient for [`crate::router::messages::PublishDone`], shared by
-    /// every publish that waits for the router or the store.
-    fn publish_done_recipient(
-        &mut self,
-        ctx: &mut Context<Self>,
-    ) -> Arc<actix::Recipient<crate::router::messages::PublishDone>> {
-        self.publish_done.get_or_insert_with(|| Arc::new(ctx.address().recipient())).clone()
+    /// This session's own recipient (see `own`).
+    fn own_recipient(&mut self, ctx: &mut Context<Self>) -> Arc<actix::Recipient<ToSession>> {
+        self.own.get_or_insert_with(|| Arc::new(ctx.address().recipient())).clone()
     }
 
     /// What authentication granted.
@@ -201,7 +199,7 @@ impl Session {
                 out,
                 phase: Phase::AwaitingConnect,
                 connect_timer: None,
-                publish_done: None,
+                own: None,
                 protocol: Protocol::V3_1_1,
                 client_id: ByteString::new(),
                 keep_alive_limit: None,
@@ -364,6 +362,7 @@ impl Handler<ToSession> for Session {
             ToSession::Inspect(reply) => {
                 let _ = reply.send(self.counts());
             }
+            ToSession::PublishDone(done) => self.on_publish_done(done, ctx),
         }
     }
 }

@@ -278,9 +278,9 @@ impl Session {
     }
 }
 
-impl Handler<PublishDone> for Session {
-    type Result = ();
-    fn handle(&mut self, msg: PublishDone, ctx: &mut Context<Self>) {
+impl Session {
+    /// The router's or the store's answer to publishes waiting for it.
+    pub(super) fn on_publish_done(&mut self, msg: PublishDone, ctx: &mut Context<Self>) {
         for seq in msg.seqs {
             if let Some(a) = self.ops.acks.iter_mut().find(|a| a.seq == seq) {
                 a.reason = Some(msg.reason);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use actix::Recipient;
 use bytestring::ByteString;
 
-use super::super::messages::{Delivery, PublishAcked, PublishDone};
+use super::super::messages::{Delivery, PublishAcked, PublishDone, ToSession};
 use super::super::sys::SysTopics;
 use super::RouterState;
 use crate::message::{Message, MessageProperties};
@@ -94,8 +94,11 @@ impl RouterState {
     /// A publish whose acknowledgement waits for the router (retained limit) or the store.
     pub fn publish_acked(&mut self, msg: PublishAcked) {
         let PublishAcked { message, incoming_qos2, seq, reply } = msg;
-        let refuse = |reply: Arc<Recipient<PublishDone>>| {
-            reply.do_send(PublishDone { seqs: smallvec::smallvec![seq], reason: ReasonCode::QuotaExceeded });
+        let answer = |reply: &Recipient<ToSession>, reason| {
+            reply.do_send(ToSession::PublishDone(PublishDone { seqs: smallvec::smallvec![seq], reason }));
+        };
+        let refuse = |reply: Arc<Recipient<ToSession>>| {
+            answer(&reply, ReasonCode::QuotaExceeded);
         };
         if message.retain && !message.payload.is_empty() && self.retained_full(&message.topic) {
             self.ops.metrics.limit_hit(Limit::RetainedMessages);
@@ -117,7 +120,7 @@ impl RouterState {
         }
         self.publish(message);
         if !durable {
-            reply.do_send(PublishDone { seqs: smallvec::smallvec![seq], reason: ReasonCode::Success });
+            answer(&reply, ReasonCode::Success);
         }
     }
 
