@@ -59,9 +59,8 @@ impl Session {
         self.outbound = Outbound::new(window, mqtt.max_queued_messages, mqtt.max_queued_bytes);
         if settled.keep_alive > 0 {
             let limit = Duration::from_millis(u64::from(settled.keep_alive) * 1500);
-            self.keep_alive_limit = Some(limit);
             let tick = Duration::from_millis((u64::from(settled.keep_alive) * 250).max(250));
-            ctx.run_interval(tick, |act, ctx| act.check_keep_alive(ctx));
+            ctx.run_interval(tick, move |act, ctx| act.check_keep_alive(limit, ctx));
         }
         self.will = connect.will.as_ref().map(|w| self.will_message(w));
 

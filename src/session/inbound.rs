@@ -23,9 +23,7 @@ impl Session {
 
     pub(super) fn on_packet(&mut self, packet: Packet, ctx: &mut Context<Self>) {
         if self.phase == Phase::AwaitingConnect {
-            if let Some(timer) = self.connect_timer.take() {
-                ctx.cancel_future(timer);
-            }
+            ctx.cancel_future(std::mem::take(&mut self.connect_timer));
             return match packet {
                 Packet::Connect(c) => self.on_connect(c, ctx),
                 // The decoder only lets CONNECT through first; anything else is a bug there.
