@@ -1,6 +1,7 @@
 //! Runtime support for the code `#[plugin]` generates. Not a public API.
 
 use crate::bindings::aviary::plugin::types::PublishDecision as Answer;
+use crate::bindings::exports::aviary::plugin::messages::MessageBatch;
 use crate::{Client, Message, Plugin, PublishDecision};
 
 /// The client of the running hook call, asked for on first use.
@@ -8,26 +9,51 @@ pub fn client() -> Client {
     Client::of_call()
 }
 
-/// A transform's decision as the broker takes it: a `modify` hands its message over through
-/// `context.set-message` first, so the answer carries no data (and needs no post-return).
-pub fn answer(d: PublishDecision) -> Answer {
+/// A transform's decision on message `index` of its batch as the broker takes it: a `modify`
+/// hands its message over through `context.set-message` first, so the answer carries no data.
+fn answer(index: u32, d: PublishDecision) -> Answer {
     match d {
         PublishDecision::Pass => Answer::Pass,
         PublishDecision::Modify(m) => {
-            crate::host::set_message(&m);
+            crate::host::set_message(index, &m);
             Answer::Modify
         }
         PublishDecision::Drop(reason) => Answer::Drop(reason),
     }
 }
 
-/// The message of a transform call: its arguments, and its properties when it has any.
-pub fn message(topic: String, payload: Vec<u8>, qos: u8, retain: bool, has_properties: bool) -> Message {
-    let props = match has_properties {
-        true => crate::host::call_message_properties(),
+/// Message `index` of a transform batch, with its properties when it has any. `topic` and
+/// `payload` are the byte ranges of its topic and payload in the batch's columns.
+fn message(b: &MessageBatch, index: u32, topic: (usize, usize), payload: (usize, usize)) -> Message {
+    let k = index as usize;
+    let props = match b.has_properties.get(k).copied().unwrap_or(false) {
+        true => crate::host::call_message_properties(index),
         false => Default::default(),
     };
-    Message::from_parts(topic, payload, qos, retain, props)
+    let topic = b.topics.get(topic.0..topic.1).unwrap_or_default().to_owned();
+    let payload = b.payloads.get(payload.0..payload.1).unwrap_or_default().to_vec();
+    let qos = b.qos.get(k).copied().unwrap_or(0);
+    Message::from_parts(topic, payload, qos, b.retain.get(k).copied().unwrap_or(false), props)
+}
+
+/// Runs a transform hook (`f`: the plugin's `on_publish` or `on_deliver`) over a batch: one
+/// answer per message, in order. The client of the call is asked for once, on first use.
+pub fn transform_batch(
+    batch: MessageBatch,
+    mut f: impl FnMut(&Client, Message) -> PublishDecision,
+) -> Vec<Answer> {
+    let who = client();
+    let n = batch.topic_ends.len();
+    let mut answers = Vec::with_capacity(n);
+    let (mut topic_at, mut payload_at) = (0, 0);
+    for (index, k) in (0u32..).zip(0..n) {
+        let topic_end = batch.topic_ends[k] as usize;
+        let payload_end = batch.payload_ends.get(k).map_or(payload_at, |&e| e as usize);
+        let msg = message(&batch, index, (topic_at, topic_end), (payload_at, payload_end));
+        (topic_at, payload_at) = (topic_end, payload_end);
+        answers.push(answer(index, f(&who, msg)));
+    }
+    answers
 }
 
 /// `init`: parse the configuration, route panics to the broker's log, build the plugin.
@@ -107,26 +133,14 @@ macro_rules! __export_plugin {
 
             impl __exports::messages::Guest for __AviaryExport {
                 fn on_publish(
-                    topic: ::std::string::String,
-                    payload: ::std::vec::Vec<u8>,
-                    qos: u8,
-                    retain: bool,
-                    has_properties: bool,
-                ) -> $crate::bindings::aviary::plugin::types::PublishDecision {
-                    let msg = $crate::__private::message(topic, payload, qos, retain, has_properties);
-                    let sender = $crate::__private::client();
-                    $crate::__private::answer(__with(|p| p.on_publish(&sender, msg)))
+                    batch: __exports::messages::MessageBatch,
+                ) -> ::std::vec::Vec<$crate::bindings::aviary::plugin::types::PublishDecision> {
+                    __with(|p| $crate::__private::transform_batch(batch, |c, m| p.on_publish(c, m)))
                 }
                 fn on_deliver(
-                    topic: ::std::string::String,
-                    payload: ::std::vec::Vec<u8>,
-                    qos: u8,
-                    retain: bool,
-                    has_properties: bool,
-                ) -> $crate::bindings::aviary::plugin::types::PublishDecision {
-                    let msg = $crate::__private::message(topic, payload, qos, retain, has_properties);
-                    let subscriber = $crate::__private::client();
-                    $crate::__private::answer(__with(|p| p.on_deliver(&subscriber, msg)))
+                    batch: __exports::messages::MessageBatch,
+                ) -> ::std::vec::Vec<$crate::bindings::aviary::plugin::types::PublishDecision> {
+                    __with(|p| $crate::__private::transform_batch(batch, |c, m| p.on_deliver(c, m)))
                 }
             }
 

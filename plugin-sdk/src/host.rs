@@ -26,14 +26,16 @@ pub(crate) fn call_username() -> Option<String> {
     raw::context::get_username()
 }
 
-/// The MQTT 5 properties of the running transform call's message (in a native build: none).
-pub(crate) fn call_message_properties() -> MessageProperties {
-    raw::context::get_message_properties()
+/// The MQTT 5 properties of message `index` of the running transform batch (in a native
+/// build: none).
+pub(crate) fn call_message_properties(index: u32) -> MessageProperties {
+    raw::context::get_message_properties(index)
 }
 
-/// Hands the broker the message a transform answering `modify` replaces its message with.
-pub(crate) fn set_message(m: &Message) {
-    raw::context::set_message(m)
+/// Hands the broker the message that replaces message `index` of the running transform batch
+/// when the plugin answers `modify` for it.
+pub(crate) fn set_message(index: u32, m: &Message) {
+    raw::context::set_message(index, m)
 }
 
 /// Checks `password` against an argon2 PHC string (`$argon2id$v=19$...`), natively on the

@@ -125,12 +125,12 @@ pub mod mock {
         }
 
         /// No properties.
-        pub fn get_message_properties() -> MessageProperties {
+        pub fn get_message_properties(_index: u32) -> MessageProperties {
             MessageProperties::default()
         }
 
         /// Nothing to hand over: native tests see `PublishDecision::Modify` itself.
-        pub fn set_message(_msg: &Message) {}
+        pub fn set_message(_index: u32, _msg: &Message) {}
     }
 
     /// `aviary:plugin/log`.

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use super::bindings::aviary::plugin::types::{
     self as wit, AuthDecision, AuthzDecision, Hooks, PublishDecision, SubDecision,
 };
+use super::bindings::exports::aviary::plugin::messages as wit_messages;
 use super::convert;
 use super::host::CallFor;
 use super::instance::PluginSet;
-use super::{Hook, PluginMask};
+use super::{Hook, PluginMask, TRANSFORM_BATCH};
 use crate::auth::{AuthAnswer, ConnectRequest, Identity};
 use crate::message::Message;
 use crate::protocol::ReasonCode;
@@ -26,12 +27,61 @@ pub enum SubVerdict {
 }
 
 /// The transform pipeline's result.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Transformed {
     /// Route this message (the original when nobody modified it).
     Pass(Arc<Message>),
     /// Do not route; acknowledge with this reason.
     Drop(ReasonCode),
+}
+
+/// A transform batch as the columns of `messages.message-batch`.
+#[derive(Default)]
+struct BatchColumns {
+    topics: String,
+    topic_ends: Vec<u32>,
+    payloads: Vec<u8>,
+    payload_ends: Vec<u32>,
+    qos: Vec<u8>,
+    retain: Vec<bool>,
+    has_properties: Vec<bool>,
+}
+
+impl BatchColumns {
+    fn of(batch: &[Arc<Message>]) -> Self {
+        let n = batch.len();
+        let mut c = BatchColumns {
+            topics: String::with_capacity(batch.iter().map(|m| m.topic.len()).sum()),
+            payloads: Vec::with_capacity(batch.iter().map(|m| m.payload.len()).sum()),
+            topic_ends: Vec::with_capacity(n),
+            payload_ends: Vec::with_capacity(n),
+            qos: Vec::with_capacity(n),
+            retain: Vec::with_capacity(n),
+            has_properties: Vec::with_capacity(n),
+        };
+        for m in batch {
+            c.topics.push_str(&m.topic);
+            c.topic_ends.push(u32::try_from(c.topics.len()).unwrap_or(u32::MAX));
+            c.payloads.extend_from_slice(&m.payload);
+            c.payload_ends.push(u32::try_from(c.payloads.len()).unwrap_or(u32::MAX));
+            c.qos.push(m.qos as u8);
+            c.retain.push(m.retain);
+            c.has_properties.push(convert::has_properties(m));
+        }
+        c
+    }
+
+    fn as_wit(&self) -> wit_messages::MessageBatch<'_> {
+        wit_messages::MessageBatch {
+            topics: &self.topics,
+            topic_ends: &self.topic_ends,
+            payloads: &self.payloads,
+            payload_ends: &self.payload_ends,
+            qos: &self.qos,
+            retain: &self.retain,
+            has_properties: &self.has_properties,
+        }
+    }
 }
 
 impl PluginSet {
@@ -60,7 +110,7 @@ impl PluginSet {
                 continue;
             }
             let deadline = self.host.plugins[i].config.limits.authenticate_ms;
-            let context = CallFor { client: &who, message: None };
+            let context = CallFor { client: &who, messages: &[], batch_len: 0 };
             let answer = self.call(i, Hook::Authenticate, deadline, context, |p, s| {
                 p.aviary_plugin_authn().call_authenticate(s, arg.clone())
             });
@@ -105,7 +155,7 @@ impl PluginSet {
                 continue;
             }
             let deadline = self.host.plugins[i].config.limits.authorize_ms;
-            let context = CallFor { client: who, message: None };
+            let context = CallFor { client: who, messages: &[], batch_len: 0 };
             let answer = self.call(i, Hook::AuthorizePublish, deadline, context, |p, s| {
                 p.aviary_plugin_authz().call_authorize_publish(s, topic, qos, retain)
             });
@@ -145,7 +195,7 @@ impl PluginSet {
                 .map(|&k| wit::Subscription { topic_filter: &subs[k].0, qos: subs[k].1 })
                 .collect();
             let deadline = self.host.plugins[i].config.limits.authorize_ms;
-            let context = CallFor { client: who, message: None };
+            let context = CallFor { client: who, messages: &[], batch_len: 0 };
             let answer = self.call(i, Hook::AuthorizeSubscribe, deadline, context, |p, s| {
                 p.aviary_plugin_authz().call_authorize_subscribe(s, &arg)
             });
@@ -176,9 +226,8 @@ impl PluginSet {
         out
     }
 
-    /// Runs the `on-publish` pipeline (`deliver == false`) or the `on-deliver` one, over the
-    /// plugins `mask` selects (the sender's listener for `on-publish`, the subscriber's for
-    /// `on-deliver`).
+    /// Runs the `on-publish` pipeline (`deliver == false`) or the `on-deliver` one on one
+    /// message (see [`PluginSet::transform_batch`]).
     pub fn transform(
         &mut self,
         who: &Arc<Identity>,
@@ -186,55 +235,121 @@ impl PluginSet {
         deliver: bool,
         mask: &PluginMask,
     ) -> Transformed {
+        let mut out = self.transform_batch(who, vec![msg], deliver, mask);
+        out.pop().unwrap_or(Transformed::Drop(ReasonCode::ImplementationSpecificError))
+    }
+
+    /// Runs the `on-publish` pipeline (`deliver == false`) or the `on-deliver` one over the
+    /// plugins `mask` selects (the sender's listener for `on-publish`, the subscriber's for
+    /// `on-deliver`), on messages of one client: one result per message, in order. Each
+    /// plugin gets the messages still passing whose topic it declared, in one call per
+    /// [`TRANSFORM_BATCH`] messages; a failed call counts for every message in it.
+    pub fn transform_batch(
+        &mut self,
+        who: &Arc<Identity>,
+        msgs: Vec<Arc<Message>>,
+        deliver: bool,
+        mask: &PluginMask,
+    ) -> Vec<Transformed> {
         let hook = if deliver { Hook::OnDeliver } else { Hook::OnPublish };
-        let max = self.host.runtime.max_payload_bytes;
-        if msg.payload.len() > max {
-            return Transformed::Pass(msg);
-        }
+        let mut out: Vec<Transformed> = msgs.into_iter().map(Transformed::Pass).collect();
         if !self.any_runs(hook.flag(), mask) {
-            return Transformed::Pass(msg);
+            return out;
         }
-        let mut current = msg;
+        let max = self.host.runtime.max_payload_bytes;
+        let mut picked = Vec::new();
         for i in 0..self.host.plugins.len() {
-            // A message outside the plugin's declared topics costs no call (nor a count).
-            if !self.runs(i, hook.flag(), mask) || !self.host.plugins[i].transforms(&current.topic) {
+            if !self.runs(i, hook.flag(), mask) {
                 continue;
             }
-            let deadline = self.host.plugins[i].config.limits.transform_ms;
-            let props = convert::has_properties(&current);
-            let context = CallFor { client: who, message: props.then_some(&current) };
-            let m = &*current;
-            let (topic, payload, qos, retain) = (&*m.topic, &*m.payload, m.qos as u8, m.retain);
-            let answer = self.call(i, hook, deadline, context, |p, s| {
-                let m = p.aviary_plugin_messages();
-                let decision = match deliver {
-                    true => m.call_on_deliver(&mut *s, topic, payload, qos, retain, props)?,
-                    false => m.call_on_publish(&mut *s, topic, payload, qos, retain, props)?,
-                };
-                Ok((decision, s.data_mut().context.take_replacement()))
-            });
-            let answer = match answer {
-                Ok((PublishDecision::Modify, replacement)) => {
-                    let missing = || "answered modify without context.set-message".to_owned();
-                    let checked =
-                        replacement.ok_or_else(missing).and_then(|m| convert::modified(&current, m, max));
-                    checked.map(Some).map_err(|e| self.fail(i, hook, &e))
+            // A message outside the plugin's declared topics costs no call (nor a count).
+            let plugin = &self.host.plugins[i];
+            picked.clear();
+            picked.extend(out.iter().enumerate().filter_map(|(k, t)| match t {
+                Transformed::Pass(m) if m.payload.len() <= max && plugin.transforms(&m.topic) => Some(k),
+                _ => None,
+            }));
+            for chunk in picked.chunks(TRANSFORM_BATCH) {
+                let current: Vec<Arc<Message>> = chunk
+                    .iter()
+                    .map(|&k| match &out[k] {
+                        Transformed::Pass(m) => m.clone(),
+                        Transformed::Drop(_) => unreachable!("only passing messages are picked"),
+                    })
+                    .collect();
+                for (&k, result) in chunk.iter().zip(self.call_transform(i, hook, who, &current, max)) {
+                    if let Some(result) = result {
+                        out[k] = result;
+                    }
                 }
-                Ok((PublishDecision::Pass, _)) => Ok(None),
-                Ok((PublishDecision::Drop(reason), _)) => {
-                    return Transformed::Drop(convert::ack_reason(reason))
-                }
-                Err(()) => Err(()),
-            };
-            match answer {
-                Ok(Some(m)) => current = m,
-                Ok(None) => {}
-                Err(()) if self.fails_closed(i) => {
-                    return Transformed::Drop(ReasonCode::ImplementationSpecificError)
-                }
-                Err(()) => {}
             }
         }
-        Transformed::Pass(current)
+        out
+    }
+
+    /// One transform call of plugin `i` on `batch`: per message, its new result (`None`:
+    /// passes unchanged).
+    fn call_transform(
+        &mut self,
+        i: usize,
+        hook: Hook,
+        who: &Arc<Identity>,
+        batch: &[Arc<Message>],
+        max: usize,
+    ) -> Vec<Option<Transformed>> {
+        let deadline = self.host.plugins[i].config.limits.transform_ms;
+        let columns = BatchColumns::of(batch);
+        let args = columns.as_wit();
+        // The messages are handed over only when the plugin may ask for their properties.
+        let with_props: Vec<&Arc<Message>> = match columns.has_properties.contains(&true) {
+            true => batch.iter().collect(),
+            false => Vec::new(),
+        };
+        let batch_len = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+        let context = CallFor { client: who, messages: &with_props, batch_len };
+        let answer = self.call(i, hook, deadline, context, |p, s| {
+            let m = p.aviary_plugin_messages();
+            let decisions = match hook {
+                Hook::OnDeliver => m.call_on_deliver(&mut *s, args)?,
+                _ => m.call_on_publish(&mut *s, args)?,
+            };
+            Ok((decisions, s.data_mut().context.take_replacements()))
+        });
+        let failed = |set: &Self| {
+            let outcome =
+                set.fails_closed(i).then_some(Transformed::Drop(ReasonCode::ImplementationSpecificError));
+            vec![outcome; batch.len()]
+        };
+        let (decisions, mut replacements) = match answer {
+            Ok((d, r)) if d.len() == batch.len() => (d, r),
+            Ok((d, _)) => {
+                self.fail(i, hook, &format!("answered {} decisions for {} messages", d.len(), batch.len()));
+                return failed(self);
+            }
+            Err(()) => return failed(self),
+        };
+        let mut out = Vec::with_capacity(batch.len());
+        for ((index, decision), orig) in (0u32..).zip(decisions).zip(batch) {
+            out.push(match decision {
+                PublishDecision::Pass => None,
+                PublishDecision::Drop(reason) => Some(Transformed::Drop(convert::ack_reason(reason))),
+                PublishDecision::Modify => {
+                    let handed = replacements.iter().position(|(k, _)| *k == index);
+                    let checked = handed
+                        .map(|at| replacements.swap_remove(at).1)
+                        .ok_or_else(|| "answered modify without context.set-message".to_owned())
+                        .and_then(|m| convert::modified(orig, m, max));
+                    match checked {
+                        Ok(m) => Some(Transformed::Pass(m)),
+                        Err(e) => {
+                            self.fail(i, hook, &e);
+                            self.fails_closed(i)
+                                .then_some(Transformed::Drop(ReasonCode::ImplementationSpecificError))
+                        }
+                    }
+                }
+            });
+        }
+        out
     }
 }

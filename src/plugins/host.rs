@@ -130,23 +130,26 @@ impl Shared {
     }
 }
 
-/// What a hook call is about: the client and, for a transform of a message with MQTT 5
-/// properties, the message.
+/// What a hook call is about: the client and, for a transform batch holding a message with
+/// MQTT 5 properties, the batch's messages (by index).
 #[derive(Clone, Copy)]
 pub(crate) struct CallFor<'a> {
     pub(crate) client: &'a Arc<Identity>,
-    pub(crate) message: Option<&'a Arc<Message>>,
+    pub(crate) messages: &'a [&'a Arc<Message>],
+    /// Messages in the transform batch (0 for other hooks).
+    pub(crate) batch_len: u32,
 }
 
 /// What `aviary:plugin/context` answers with: set as each call begins. The client stays after
 /// the call (no reference count is touched while one session's calls follow each other; the
-/// next call replaces it), the message does not.
+/// next call replaces it), the messages do not.
 #[derive(Default)]
 pub(crate) struct CallContext {
     client: Option<Arc<Identity>>,
-    message: Option<Arc<Message>>,
-    /// What the plugin handed to `context.set-message` during this call.
-    replacement: Option<types::Message>,
+    messages: Vec<Arc<Message>>,
+    batch_len: u32,
+    /// What the plugin handed to `context.set-message` during this call, by batch index.
+    replacements: Vec<(u32, types::Message)>,
 }
 
 impl CallContext {
@@ -155,20 +158,20 @@ impl CallContext {
         if !self.client.as_ref().is_some_and(|held| Arc::ptr_eq(held, c.client)) {
             self.client = Some(c.client.clone());
         }
-        if let Some(m) = c.message {
-            self.message = Some(m.clone());
-        }
+        self.messages.extend(c.messages.iter().map(|m| Arc::clone(m)));
+        self.batch_len = c.batch_len;
     }
 
-    /// The message the plugin handed to `context.set-message` during this call, if any.
-    pub(crate) fn take_replacement(&mut self) -> Option<types::Message> {
-        self.replacement.take()
+    /// The messages the plugin handed to `context.set-message` during this call, by index.
+    pub(crate) fn take_replacements(&mut self) -> Vec<(u32, types::Message)> {
+        std::mem::take(&mut self.replacements)
     }
 
     /// The call ended.
     pub(crate) fn leave(&mut self) {
-        self.message = None;
-        self.replacement = None;
+        self.messages.clear();
+        self.replacements.clear();
+        self.batch_len = 0;
     }
 }
 
@@ -205,12 +208,17 @@ impl context::Host for HostState {
         self.context.client.as_ref().and_then(|who| who.username.clone())
     }
 
-    fn get_message_properties(&mut self) -> types::MessageProperties {
-        convert::properties(self.context.message.as_deref())
+    fn get_message_properties(&mut self, index: u32) -> types::MessageProperties {
+        convert::properties(self.context.messages.get(index as usize).map(|m| &**m))
     }
 
-    fn set_message(&mut self, msg: types::Message) {
-        self.context.replacement = Some(msg);
+    fn set_message(&mut self, index: u32, msg: types::Message) {
+        // One entry per message at most, however often a plugin calls this.
+        match self.context.replacements.iter_mut().find(|(i, _)| *i == index) {
+            Some(r) => r.1 = msg,
+            None if index < self.context.batch_len => self.context.replacements.push((index, msg)),
+            None => {}
+        }
     }
 }
 

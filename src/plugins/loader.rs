@@ -21,7 +21,7 @@ use super::{instance, wasi, PluginError};
 use crate::protocol::topic::{matches, validate_topic_filter};
 
 /// The WIT package version this broker speaks.
-const WIT_VERSION: &str = "0.2.0";
+const WIT_VERSION: &str = "0.3.0";
 
 /// A compiled, checked plugin.
 pub(crate) struct Loaded {

@@ -46,6 +46,9 @@ pub use instance::PluginSet;
 pub use mask::{listener_masks, PluginMask, UnknownPlugin};
 pub use stats::{FailureKind, HookStats};
 
+/// Messages handed to one `on-publish` / `on-deliver` call at most.
+pub const TRANSFORM_BATCH: usize = 64;
+
 /// Why plugins could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {

@@ -23,6 +23,16 @@ const SCRATCH_BYTES: usize = 64 * 1024;
 
 thread_local! {
     static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(SCRATCH_BYTES));
+    /// When the last read on this thread returned data.
+    static READ_AT: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// When a packet decoded now on this thread was received, near enough for message expiry:
+/// the time of the thread's last read that returned data, which is no earlier than the read
+/// that brought the packet's bytes and no later than now. One clock read per read syscall
+/// instead of one per packet.
+pub fn received_at() -> std::time::Instant {
+    READ_AT.with(|at| at.get()).unwrap_or_else(std::time::Instant::now)
 }
 
 /// Why the read side ended.
@@ -36,6 +46,16 @@ pub enum ReadError {
     Decode(DecodeError),
 }
 
+/// What the read side yields.
+#[derive(Debug)]
+pub enum Inbound {
+    /// The next packet.
+    Packet(Packet),
+    /// Every packet received so far has been yielded: the connection has nothing more to
+    /// read for now (yielded once after each burst of packets).
+    Drained,
+}
+
 /// Decodes packets from a byte stream; learns the protocol version from CONNECT.
 pub struct PacketStream<R> {
     io: R,
@@ -44,6 +64,8 @@ pub struct PacketStream<R> {
     protocol: Option<Protocol>,
     max_packet_size: u32,
     done: bool,
+    /// A packet was yielded since the last [`Inbound::Drained`].
+    burst: bool,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     backpressure: Option<std::sync::Arc<Backpressure>>,
     /// Deliveries waiting in this session's mailbox: a session with some keeps reading (its
@@ -62,6 +84,7 @@ impl<R> PacketStream<R> {
             protocol: None,
             max_packet_size,
             done: false,
+            burst: false,
             metrics: None,
             backpressure: None,
             own_pending: None,
@@ -129,10 +152,27 @@ impl<R> PacketStream<R> {
 }
 
 impl<R: AsyncRead + Unpin> Stream for PacketStream<R> {
-    type Item = Result<Packet, ReadError>;
+    type Item = Result<Inbound, ReadError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        match this.poll_packet(cx) {
+            Poll::Pending if std::mem::take(&mut this.burst) => Poll::Ready(Some(Ok(Inbound::Drained))),
+            Poll::Ready(Some(Ok(p))) => {
+                this.burst = true;
+                Poll::Ready(Some(Ok(Inbound::Packet(p))))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> PacketStream<R> {
+    /// The next packet, reading from the connection when none is buffered.
+    fn poll_packet(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Packet, ReadError>>> {
+        let this = self;
         loop {
             if this.done {
                 return Poll::Ready(None);
@@ -157,6 +197,7 @@ impl<R: AsyncRead + Unpin> Stream for PacketStream<R> {
                 if let Poll::Ready(Ok(n)) = r {
                     if n > 0 {
                         this.pending.extend_from_slice(&scratch[..n]);
+                        READ_AT.with(|at| at.set(Some(std::time::Instant::now())));
                     }
                 }
                 r

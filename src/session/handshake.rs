@@ -59,8 +59,9 @@ impl Session {
         self.outbound = Outbound::new(window, mqtt.max_queued_messages, mqtt.max_queued_bytes);
         if settled.keep_alive > 0 {
             let limit = Duration::from_millis(u64::from(settled.keep_alive) * 1500);
-            let tick = Duration::from_millis((u64::from(settled.keep_alive) * 250).max(250));
-            ctx.run_interval(tick, move |act, ctx| act.check_keep_alive(limit, ctx));
+            let tick = Duration::from_millis((u64::from(settled.keep_alive) * 125).max(125));
+            let mut seen = (self.packets_in, Instant::now());
+            ctx.run_interval(tick, move |act, ctx| act.check_keep_alive(limit, &mut seen, ctx));
         }
         self.will = connect.will.as_ref().map(|w| self.will_message(w));
 

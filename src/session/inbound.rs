@@ -1,7 +1,5 @@
 //! Packets from the client: one function per packet type.
 
-use std::time::Instant;
-
 use actix::prelude::*;
 use bytestring::ByteString;
 
@@ -16,7 +14,7 @@ use crate::router::messages::{self, SubscribeFilter};
 
 impl Session {
     /// Hands a message to the router (counted for [`crate::flow`]).
-    fn route_now(&self, message: std::sync::Arc<Message>) {
+    pub(super) fn route_now(&self, message: std::sync::Arc<Message>) {
         self.shared.ops.backpressure.routing_sent();
         self.shared.router.do_send(messages::Publish(message));
     }
@@ -37,6 +35,10 @@ impl Session {
                 Some(format!("{} before CONNACK", packet.name())),
                 ctx,
             );
+        }
+        if self.held.is_some() && !matches!(packet, Packet::Publish(_)) {
+            // Whatever this packet does (PUBREL, DISCONNECT...) follows the publishes before it.
+            self.release_held(ctx);
         }
         match packet {
             Packet::Publish(p) => self.on_publish(p, ctx),
@@ -116,6 +118,7 @@ impl Session {
             }
         }
         match (p.qos, p.packet_id) {
+            (QoS::AtMostOnce, _) if format_ok && self.holds_publish() => self.hold_publish(p, None, ctx),
             (QoS::AtMostOnce, _) => {
                 if format_ok {
                     self.route(p);
@@ -125,7 +128,10 @@ impl Session {
                 if !format_ok {
                     return self.ack_now(id, p.qos, ReasonCode::PayloadFormatInvalid, ctx);
                 }
-                self.route_acked(p, id, ctx);
+                match self.holds_publish() {
+                    true => self.hold_publish(p, Some(id), ctx),
+                    false => self.route_acked(p, id, ctx),
+                }
             }
             (QoS::ExactlyOnce, Some(id)) => {
                 // Exactly once: the id stays known until PUBREL, so a resent PUBLISH with the
@@ -149,7 +155,10 @@ impl Session {
                     return self.ack_now(id, p.qos, ReasonCode::PayloadFormatInvalid, ctx);
                 }
                 self.incoming_qos2.insert(id);
-                self.route_acked(p, id, ctx);
+                match self.holds_publish() {
+                    true => self.hold_publish(p, Some(id), ctx),
+                    false => self.route_acked(p, id, ctx),
+                }
             }
             (_, None) => self.violation(ctx, ReasonCode::ProtocolError, "PUBLISH without packet id"),
         }
@@ -224,7 +233,7 @@ impl Session {
     }
 
     /// The version-neutral message of a PUBLISH.
-    fn message_of(&self, p: Publish) -> Message {
+    pub(super) fn message_of(&self, p: Publish) -> Message {
         let props = p.properties;
         Message {
             topic: p.topic,
@@ -240,7 +249,7 @@ impl Session {
                 correlation_data: props.correlation_data,
                 user_properties: props.user_properties,
             },
-            received_at: Instant::now(),
+            received_at: super::codec::received_at(),
         }
     }
 

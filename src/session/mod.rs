@@ -13,6 +13,7 @@
 
 pub mod codec;
 mod handshake;
+mod held;
 mod inbound;
 pub mod inflight;
 pub mod ops;
@@ -37,7 +38,7 @@ use crate::protocol::{self, Disconnect, Packet, Protocol, ReasonCode};
 use crate::router::messages::{Control, Delivery, Detach, PendingWill, SessionClosed, ToSession};
 use crate::router::Router;
 use crate::transport::PeerInfo;
-use codec::{PacketStream, ReadError};
+use codec::{Inbound, PacketStream, ReadError};
 use inflight::Outbound;
 use outbox::Outbox;
 
@@ -100,7 +101,9 @@ pub struct Session {
     phase: Phase,
     protocol: Protocol,
     client_id: ByteString,
-    last_packet_at: Instant,
+    /// Packets received (wrapping): the keep-alive timer notices activity by its change,
+    /// so no packet reads the clock.
+    packets_in: u32,
     /// Session Expiry Interval in force (seconds).
     session_expiry: u32,
     /// Session Expiry Interval the client sent in CONNECT (0 forbids raising it later).
@@ -144,6 +147,8 @@ pub struct Session {
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Limits, ordered acknowledgements, store writes.
     ops: ops::SessionOps,
+    /// PUBLISH packets waiting for the `on-publish` plugins (see `held`).
+    held: Option<Box<held::HeldPublishes>>,
 }
 
 impl Session {
@@ -201,7 +206,7 @@ impl Session {
                 own: None,
                 protocol: Protocol::V3_1_1,
                 client_id: ByteString::new(),
-                last_packet_at: Instant::now(),
+                packets_in: 0,
                 session_expiry: 0,
                 connect_expiry_was_zero: true,
                 will: None,
@@ -221,6 +226,7 @@ impl Session {
                 reauth: None,
                 _permit: permit,
                 ops: ops::SessionOps::new(&shared.config.limits, Some(slot)),
+                held: None,
                 shared,
             }
         });
@@ -244,6 +250,9 @@ impl Session {
     /// Closes the connection. `reason` is sent in a DISCONNECT to MQTT 5 clients when given;
     /// `keep_will` says whether the will (if any) is to be published.
     fn close(&mut self, ctx: &mut Context<Self>, reason: Option<ReasonCode>, keep_will: bool) {
+        // Publishes received before the close are handled first, as they would have been
+        // without a plugin to batch them for.
+        self.release_held(ctx);
         match self.phase {
             Phase::Detaching | Phase::Closed => return,
             Phase::Connected => {
@@ -303,9 +312,15 @@ impl Session {
         ctx.stop();
     }
 
-    /// Closes the connection after `limit` (1.5 x keep alive) of silence.
-    fn check_keep_alive(&mut self, limit: Duration, ctx: &mut Context<Self>) {
-        if self.phase == Phase::Connected && self.last_packet_at.elapsed() > limit {
+    /// Closes the connection after `limit` (1.5 x keep alive) of silence. Runs on a timer;
+    /// `seen` is the packet count at the timer's last look and when it last changed (so a
+    /// packet counts from the tick that saw it: ticks come every eighth of a keep alive).
+    fn check_keep_alive(&mut self, limit: Duration, seen: &mut (u32, Instant), ctx: &mut Context<Self>) {
+        if self.packets_in != seen.0 {
+            *seen = (self.packets_in, Instant::now());
+            return;
+        }
+        if self.phase == Phase::Connected && seen.1.elapsed() > limit {
             tracing::info!(client_id = %self.client_id, peer = %self.peer_info.addr, "keep alive timed out");
             self.close(ctx, Some(ReasonCode::KeepAliveTimeout), true);
         }
@@ -326,14 +341,18 @@ impl Actor for Session {
     }
 }
 
-impl StreamHandler<Result<Packet, ReadError>> for Session {
-    fn handle(&mut self, item: Result<Packet, ReadError>, ctx: &mut Context<Self>) {
+impl StreamHandler<Result<Inbound, ReadError>> for Session {
+    fn handle(&mut self, item: Result<Inbound, ReadError>, ctx: &mut Context<Self>) {
         if matches!(self.phase, Phase::Detaching | Phase::Closed) {
             return;
         }
-        self.last_packet_at = Instant::now();
         match item {
-            Ok(packet) => self.on_packet(packet, ctx),
+            Ok(Inbound::Packet(packet)) => {
+                self.packets_in = self.packets_in.wrapping_add(1);
+                self.on_packet(packet, ctx)
+            }
+            // The end of a burst: the publishes held for the plugins go.
+            Ok(Inbound::Drained) => self.release_held(ctx),
             Err(ReadError::Io(e)) => {
                 tracing::info!(client_id = %self.client_id, peer = %self.peer_info.addr, error = %e, "connection lost");
                 self.close(ctx, None, true);

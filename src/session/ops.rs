@@ -133,7 +133,11 @@ impl Session {
 
     /// Applies the publish rate and bandwidth limits: the reason code when exceeded.
     pub(super) fn over_rate(&mut self, payload_len: usize) -> Option<ReasonCode> {
-        let now = Instant::now();
+        if self.ops.rate.is_none() && self.ops.bandwidth.is_none() {
+            return None;
+        }
+        // The packet's receive time (no clock read per packet).
+        let now = super::codec::received_at();
         if let Some(b) = &mut self.ops.rate {
             if !b.take(1.0, now) {
                 self.metrics().limit_hit(Limit::PublishRate);
@@ -162,6 +166,14 @@ impl Session {
         seq
     }
 
+    /// Decides the acknowledgement `seq` reserved by [`Session::ack_later`] (sent by the next
+    /// [`Session::flush_acks`] once those before it are decided too).
+    pub(super) fn settle_ack(&mut self, seq: u64, reason: ReasonCode) {
+        if let Some(a) = self.ops.acks.iter_mut().find(|a| a.seq == seq) {
+            a.reason = Some(reason);
+        }
+    }
+
     /// True while the acknowledgement of `packet_id` waits.
     pub(super) fn ack_pending(&self, packet_id: u16) -> bool {
         self.ops.acks.iter().any(|a| a.packet_id == packet_id && a.reason.is_none())
@@ -175,7 +187,8 @@ impl Session {
         self.flush_acks(ctx);
     }
 
-    fn flush_acks(&mut self, ctx: &mut Context<Self>) {
+    /// Sends the acknowledgements at the head of the queue that are decided.
+    pub(super) fn flush_acks(&mut self, ctx: &mut Context<Self>) {
         while self.ops.acks.front().is_some_and(|a| a.reason.is_some()) {
             let Some(PendingAck { packet_id, qos, reason: Some(reason), .. }) = self.ops.acks.pop_front()
             else {
@@ -282,9 +295,7 @@ impl Session {
     /// The router's or the store's answer to publishes waiting for it.
     pub(super) fn on_publish_done(&mut self, msg: PublishDone, ctx: &mut Context<Self>) {
         for seq in msg.seqs {
-            if let Some(a) = self.ops.acks.iter_mut().find(|a| a.seq == seq) {
-                a.reason = Some(msg.reason);
-            }
+            self.settle_ack(seq, msg.reason);
         }
         if matches!(self.phase, super::Phase::Connected) {
             self.flush_acks(ctx);

@@ -170,7 +170,7 @@ impl Session {
         self.pending_auth.is_some()
     }
 
-    fn who(&self) -> Option<&Arc<Identity>> {
+    pub(super) fn who(&self) -> Option<&Arc<Identity>> {
         self.identity.as_ref()
     }
 
@@ -194,7 +194,7 @@ impl Session {
     }
 
     /// May this client publish to `topic` (the grant's rules, the plugins, the static rules)?
-    fn may_publish(&self, topic: &str, qos: QoS, retain: bool) -> bool {
+    pub(super) fn may_publish(&self, topic: &str, qos: QoS, retain: bool) -> bool {
         self.may_publish_now(&self.shared.plugins.load(), topic, qos, retain)
     }
 
