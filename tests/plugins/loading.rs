@@ -32,7 +32,7 @@ fn sha256_pin_is_enforced() {
 fn ungranted_imports_are_refused() {
     // auth-password verifies hashes through aviary:plugin/crypto.
     let err = start(&plugin_toml("pw", "auth_password", "grants = [\"kv\"]")).unwrap_err();
-    assert!(err.contains("plugin `pw` imports `aviary:plugin/crypto@0.2.0`"), "{err}");
+    assert!(err.contains("plugin `pw` imports `aviary:plugin/crypto@0.3.0`"), "{err}");
 }
 
 #[test]

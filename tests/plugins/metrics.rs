@@ -9,7 +9,7 @@ use crate::common::{within, TestBroker};
 use crate::support::*;
 
 /// GET `url`: the status and the body.
-async fn get(url: String) -> (u16, String) {
+pub(crate) async fn get(url: String) -> (u16, String) {
     let call = move || {
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let mut resp = agent.get(&url).call().expect("http request");
@@ -19,7 +19,7 @@ async fn get(url: String) -> (u16, String) {
 }
 
 /// The value of the sample `name` whose labels include every pair of `labels`.
-fn value(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     let sample = s
         .samples
         .iter()

@@ -129,3 +129,92 @@ async fn messages_outside_the_declared_topics_cost_no_call() {
     assert_eq!(v["client_id"], "sensor-2");
     assert_eq!(calls(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_publishes_goes_through_the_plugin_in_one_call_in_order() {
+    // The PUBLISH packets a client sends in one burst wait for one `on-publish` call per
+    // plugin; authorization still runs per packet, and routing and the acknowledgements keep
+    // the order of the packets [MQTT-4.6.0-2] [MQTT-4.6.0-3].
+    let rewrite = plugin_toml(
+        "rewrite",
+        "transform_topic_rewrite",
+        "grants = []\n[[plugin.config.rules]]\nfrom = \"legacy/+/temp\"\nto = \"sensors/{1}/temperature\"",
+    );
+    let toml = format!(
+        "[http]\nenabled = true\nbind = \"127.0.0.1:0\"\n\
+         [[auth.acl]]\nallow = false\naccess = \"publish\"\ntopic = \"secret/#\"\n{rewrite}"
+    );
+    let b = TestBroker::with_toml(&toml);
+    let mut sub = connected(&b, Protocol::V5, "sub").await;
+    subscribe(&mut sub, &[("#", QoS::AtLeastOnce)]).await;
+    let mut publ = connected(&b, Protocol::V5, "burst").await;
+    let topic = |i: u16| match i {
+        i if i % 7 == 3 => format!("secret/{i}"),
+        i if i % 3 == 0 => format!("legacy/k{i}/temp"),
+        i => format!("plain/{i}"),
+    };
+    let qos = |i: u16| [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce][usize::from(i % 3)];
+    let mut burst = bytes::BytesMut::new();
+    for i in 0..40u16 {
+        let p = Publish {
+            dup: false,
+            qos: qos(i),
+            retain: false,
+            topic: topic(i).into(),
+            packet_id: (qos(i) != QoS::AtMostOnce).then_some(i + 1),
+            payload: Bytes::from(i.to_be_bytes().to_vec()),
+            properties: PublishProperties::default(),
+        };
+        aviary::protocol::encode_packet(&Packet::Publish(p), Protocol::V5, &mut burst).unwrap();
+    }
+    publ.send_bytes(&burst).await;
+    for i in (0..40u16).filter(|&i| qos(i) != QoS::AtMostOnce) {
+        let want =
+            if topic(i).starts_with("secret/") { ReasonCode::NotAuthorized } else { ReasonCode::Success };
+        match publ.recv().await {
+            Some(Packet::PubAck(a) | Packet::PubRec(a)) => {
+                assert_eq!((a.packet_id, a.reason), (i + 1, want), "acknowledgement {i} in order");
+            }
+            other => panic!("expected the acknowledgement of {i}, got {other:?}"),
+        }
+    }
+    for i in (0..40u16).filter(|i| !topic(*i).starts_with("secret/")) {
+        let got = next_publish(&mut sub).await;
+        assert_eq!(&got.payload[..], &i.to_be_bytes(), "message {i} in order");
+        let want = topic(i).replace("legacy/", "sensors/").replace("/temp", "/temperature");
+        assert_eq!(got.topic, want.as_str());
+    }
+    let url = format!("http://{}/metrics", b.handle.http_addr().expect("http listener"));
+    let (_, body) = crate::metrics::get(url).await;
+    let s = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let calls = crate::metrics::value(
+        &s,
+        "aviary_plugin_calls_total",
+        &[("plugin", "rewrite"), ("hook", "on-publish")],
+    );
+    assert!(calls >= 1.0 && calls < 8.0, "34 messages in a burst of 40 packets took {calls} calls");
+
+    // A packet other than PUBLISH is handled after the publishes before it: PUBREC for a
+    // QoS 2 message comes before the PUBCOMP its PUBREL sent in the same burst asks for.
+    let mut pair = bytes::BytesMut::new();
+    let p = Publish {
+        dup: false,
+        qos: QoS::ExactlyOnce,
+        retain: false,
+        topic: "plain/last".into(),
+        packet_id: Some(500),
+        payload: Bytes::from_static(b"last"),
+        properties: PublishProperties::default(),
+    };
+    aviary::protocol::encode_packet(&Packet::Publish(p), Protocol::V5, &mut pair).unwrap();
+    let rel = aviary::protocol::PubResponse::success(500);
+    aviary::protocol::encode_packet(&Packet::PubRel(rel), Protocol::V5, &mut pair).unwrap();
+    publ.send_bytes(&pair).await;
+    assert!(
+        matches!(publ.recv().await, Some(Packet::PubRec(r)) if r.packet_id == 500 && r.reason == ReasonCode::Success)
+    );
+    assert!(
+        matches!(publ.recv().await, Some(Packet::PubComp(r)) if r.packet_id == 500 && r.reason == ReasonCode::Success)
+    );
+    assert_eq!(&next_publish(&mut sub).await.payload[..], b"last");
+}
