@@ -37,7 +37,12 @@ struct Bench {
 }
 
 impl Bench {
-    fn run(&self, label: &str, mut f: impl FnMut()) {
+    fn run(&self, label: &str, f: impl FnMut()) {
+        self.run_per(label, 1, f)
+    }
+
+    /// Like [`Bench::run`] for `f` handling `per` messages: prints the time per message.
+    fn run_per(&self, label: &str, per: u32, mut f: impl FnMut()) {
         if self.filter.as_deref().is_some_and(|w| !label.contains(w)) {
             return;
         }
@@ -48,7 +53,7 @@ impl Bench {
         for _ in 0..self.calls {
             f();
         }
-        let each = started.elapsed() / self.calls;
+        let each = started.elapsed() / self.calls / per;
         println!("{label:<52} {:>8.3} µs/call", each.as_secs_f64() * 1e6);
     }
 
@@ -92,6 +97,8 @@ const DELIVER: &str = "on-deliver, returns pass (hostile fixture)";
 const AUTHZ: &str = "authorize-publish, returns next (hostile fixture)";
 const SUBS: &str = "authorize-subscribe, 1 filter, next (hostile fixture)";
 const ENRICH: &str = "on-publish, JSON enrich (modifies the payload)";
+const PASS_BATCH: &str = "on-publish, returns pass, batch of 64 (per message)";
+const ENRICH_BATCH: &str = "on-publish, JSON enrich, batch of 64 (per message)";
 const ACL: &str = "authorize-publish, acl plugin (one rule)";
 const ACL_U: &str = "authorize-publish, acl plugin (%u rule: asks the client)";
 const NATIVE: &str = "native ACL, 5 static rules, %u/%c, 5th matches";
@@ -122,7 +129,9 @@ fn main() -> anyhow::Result<()> {
 
     // Every plugin, as for a listener without a `plugins` key.
     let all = PluginMask::all();
-    if bench.wants(&[PASS, PASS2, DELIVER, AUTHZ, SUBS]) {
+    let batch: Vec<Arc<Message>> = vec![msg.clone(); aviary::plugins::TRANSFORM_BATCH];
+    let per = aviary::plugins::TRANSFORM_BATCH as u32;
+    if bench.wants(&[PASS, PASS2, DELIVER, AUTHZ, SUBS, PASS_BATCH]) {
         let noop = host("noop", "hostile", "[plugin.config]\nhook = \"none\"")?;
         bench.parallel(PASS2, 2, || {
             let mut set = PluginSet::new(noop.clone());
@@ -135,6 +144,9 @@ fn main() -> anyhow::Result<()> {
         bench.run(PASS, || {
             std::hint::black_box(set.transform(&who, msg.clone(), false, &all));
         });
+        bench.run_per(PASS_BATCH, per, || {
+            std::hint::black_box(set.transform_batch(&who, batch.clone(), false, &all));
+        });
         bench.run(DELIVER, || {
             std::hint::black_box(set.transform(&who, msg.clone(), true, &all));
         });
@@ -146,10 +158,13 @@ fn main() -> anyhow::Result<()> {
             std::hint::black_box(set.authorize_subscribe(&who, &subs, &all));
         });
     }
-    if bench.wants(&[ENRICH]) {
+    if bench.wants(&[ENRICH, ENRICH_BATCH]) {
         let mut set = PluginSet::new(host("enrich", "transform_json_enrich", "")?);
         bench.run(ENRICH, || {
             std::hint::black_box(set.transform(&who, msg.clone(), false, &all));
+        });
+        bench.run_per(ENRICH_BATCH, per, || {
+            std::hint::black_box(set.transform_batch(&who, batch.clone(), false, &all));
         });
     }
     for (label, filter) in [(ACL, "sensors/#"), (ACL_U, "sensors/%u/#")] {

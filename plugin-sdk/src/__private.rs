@@ -22,34 +22,49 @@ fn answer(index: u32, d: PublishDecision) -> Answer {
     }
 }
 
-/// Message `index` of a transform batch, with its properties when it has any. `topic` and
-/// `payload` are the byte ranges of its topic and payload in the batch's columns.
-fn message(b: &MessageBatch, index: u32, topic: (usize, usize), payload: (usize, usize)) -> Message {
-    let k = index as usize;
-    let props = match b.has_properties.get(k).copied().unwrap_or(false) {
+/// A transform's lone message (`on-publish` / `on-deliver`), with its properties when it has
+/// any.
+pub fn message(topic: String, payload: Vec<u8>, qos: u8, retain: bool, has_properties: bool) -> Message {
+    let props = match has_properties {
+        true => crate::host::call_message_properties(0),
+        false => Default::default(),
+    };
+    Message::from_parts(topic, payload, qos, retain, props)
+}
+
+/// Runs a transform hook on a lone message (see [`message`]).
+pub fn transform_one(msg: Message, f: impl FnOnce(&Client, Message) -> PublishDecision) -> Answer {
+    answer(0, f(&client(), msg))
+}
+
+/// Message `index` of a transform batch: `topic` and `payload` are its byte ranges in the
+/// batch's columns.
+fn batch_message(b: &MessageBatch, index: u32, topic: (usize, usize), payload: (usize, usize)) -> Message {
+    let flags = b.flags.get(index as usize).copied().unwrap_or(0);
+    let props = match flags & 0b1000 != 0 {
         true => crate::host::call_message_properties(index),
         false => Default::default(),
     };
     let topic = b.topics.get(topic.0..topic.1).unwrap_or_default().to_owned();
     let payload = b.payloads.get(payload.0..payload.1).unwrap_or_default().to_vec();
-    let qos = b.qos.get(k).copied().unwrap_or(0);
-    Message::from_parts(topic, payload, qos, b.retain.get(k).copied().unwrap_or(false), props)
+    Message::from_parts(topic, payload, flags & 0b11, flags & 0b100 != 0, props)
 }
 
-/// Runs a transform hook (`f`: the plugin's `on_publish` or `on_deliver`) over a batch: one
-/// answer per message, in order. The client of the call is asked for once, on first use.
+/// Runs a transform hook (`f`: the plugin's `on_publish` or `on_deliver`) over a batch
+/// (`on-publish-batch` / `on-deliver-batch`): one answer per message, in order. The client of
+/// the call is asked for once, on first use.
 pub fn transform_batch(
     batch: MessageBatch,
     mut f: impl FnMut(&Client, Message) -> PublishDecision,
 ) -> Vec<Answer> {
     let who = client();
-    let n = batch.topic_ends.len();
+    let n = batch.flags.len();
     let mut answers = Vec::with_capacity(n);
     let (mut topic_at, mut payload_at) = (0, 0);
     for (index, k) in (0u32..).zip(0..n) {
-        let topic_end = batch.topic_ends[k] as usize;
-        let payload_end = batch.payload_ends.get(k).map_or(payload_at, |&e| e as usize);
-        let msg = message(&batch, index, (topic_at, topic_end), (payload_at, payload_end));
+        let end = |i: usize, or: usize| batch.ends.get(i).map_or(or, |&e| e as usize);
+        let (topic_end, payload_end) = (end(2 * k, topic_at), end(2 * k + 1, payload_at));
+        let msg = batch_message(&batch, index, (topic_at, topic_end), (payload_at, payload_end));
         (topic_at, payload_at) = (topic_end, payload_end);
         answers.push(answer(index, f(&who, msg)));
     }
@@ -133,11 +148,31 @@ macro_rules! __export_plugin {
 
             impl __exports::messages::Guest for __AviaryExport {
                 fn on_publish(
+                    topic: ::std::string::String,
+                    payload: ::std::vec::Vec<u8>,
+                    qos: u8,
+                    retain: bool,
+                    has_properties: bool,
+                ) -> $crate::bindings::aviary::plugin::types::PublishDecision {
+                    let msg = $crate::__private::message(topic, payload, qos, retain, has_properties);
+                    __with(|p| $crate::__private::transform_one(msg, |c, m| p.on_publish(c, m)))
+                }
+                fn on_publish_batch(
                     batch: __exports::messages::MessageBatch,
                 ) -> ::std::vec::Vec<$crate::bindings::aviary::plugin::types::PublishDecision> {
                     __with(|p| $crate::__private::transform_batch(batch, |c, m| p.on_publish(c, m)))
                 }
                 fn on_deliver(
+                    topic: ::std::string::String,
+                    payload: ::std::vec::Vec<u8>,
+                    qos: u8,
+                    retain: bool,
+                    has_properties: bool,
+                ) -> $crate::bindings::aviary::plugin::types::PublishDecision {
+                    let msg = $crate::__private::message(topic, payload, qos, retain, has_properties);
+                    __with(|p| $crate::__private::transform_one(msg, |c, m| p.on_deliver(c, m)))
+                }
+                fn on_deliver_batch(
                     batch: __exports::messages::MessageBatch,
                 ) -> ::std::vec::Vec<$crate::bindings::aviary::plugin::types::PublishDecision> {
                     __with(|p| $crate::__private::transform_batch(batch, |c, m| p.on_deliver(c, m)))

@@ -36,15 +36,11 @@ pub enum Transformed {
 }
 
 /// A transform batch as the columns of `messages.message-batch`.
-#[derive(Default)]
 struct BatchColumns {
     topics: String,
-    topic_ends: Vec<u32>,
     payloads: Vec<u8>,
-    payload_ends: Vec<u32>,
-    qos: Vec<u8>,
-    retain: Vec<bool>,
-    has_properties: Vec<bool>,
+    ends: Vec<u32>,
+    flags: Vec<u8>,
 }
 
 impl BatchColumns {
@@ -53,34 +49,21 @@ impl BatchColumns {
         let mut c = BatchColumns {
             topics: String::with_capacity(batch.iter().map(|m| m.topic.len()).sum()),
             payloads: Vec::with_capacity(batch.iter().map(|m| m.payload.len()).sum()),
-            topic_ends: Vec::with_capacity(n),
-            payload_ends: Vec::with_capacity(n),
-            qos: Vec::with_capacity(n),
-            retain: Vec::with_capacity(n),
-            has_properties: Vec::with_capacity(n),
+            ends: Vec::with_capacity(2 * n),
+            flags: Vec::with_capacity(n),
         };
+        let offset = |len: usize| u32::try_from(len).unwrap_or(u32::MAX);
         for m in batch {
             c.topics.push_str(&m.topic);
-            c.topic_ends.push(u32::try_from(c.topics.len()).unwrap_or(u32::MAX));
             c.payloads.extend_from_slice(&m.payload);
-            c.payload_ends.push(u32::try_from(c.payloads.len()).unwrap_or(u32::MAX));
-            c.qos.push(m.qos as u8);
-            c.retain.push(m.retain);
-            c.has_properties.push(convert::has_properties(m));
+            c.ends.extend([offset(c.topics.len()), offset(c.payloads.len())]);
+            c.flags.push(m.qos as u8 | u8::from(m.retain) << 2 | u8::from(convert::has_properties(m)) << 3);
         }
         c
     }
 
     fn as_wit(&self) -> wit_messages::MessageBatch<'_> {
-        wit_messages::MessageBatch {
-            topics: &self.topics,
-            topic_ends: &self.topic_ends,
-            payloads: &self.payloads,
-            payload_ends: &self.payload_ends,
-            qos: &self.qos,
-            retain: &self.retain,
-            has_properties: &self.has_properties,
-        }
+        wit_messages::MessageBatch { topics: &self.topics, payloads: &self.payloads, ends: &self.ends, flags: &self.flags }
     }
 }
 
@@ -298,23 +281,38 @@ impl PluginSet {
         max: usize,
     ) -> Vec<Option<Transformed>> {
         let deadline = self.host.plugins[i].config.limits.transform_ms;
-        let columns = BatchColumns::of(batch);
-        let args = columns.as_wit();
         // The messages are handed over only when the plugin may ask for their properties.
-        let with_props: Vec<&Arc<Message>> = match columns.has_properties.contains(&true) {
+        let with_props: Vec<&Arc<Message>> = match batch.iter().any(|m| convert::has_properties(m)) {
             true => batch.iter().collect(),
             false => Vec::new(),
         };
         let batch_len = u32::try_from(batch.len()).unwrap_or(u32::MAX);
         let context = CallFor { client: who, messages: &with_props, batch_len };
-        let answer = self.call(i, hook, deadline, context, |p, s| {
-            let m = p.aviary_plugin_messages();
-            let decisions = match hook {
-                Hook::OnDeliver => m.call_on_deliver(&mut *s, args)?,
-                _ => m.call_on_publish(&mut *s, args)?,
-            };
-            Ok((decisions, s.data_mut().context.take_replacements()))
-        });
+        let deliver = hook == Hook::OnDeliver;
+        let answer = match batch {
+            // A lone message: the plain hook (two lists to pass instead of four).
+            [m] => self.call(i, hook, deadline, context, |p, s| {
+                let (topic, payload, qos, retain) = (&*m.topic, &*m.payload, m.qos as u8, m.retain);
+                let props = !with_props.is_empty();
+                let f = p.aviary_plugin_messages();
+                let decision = match deliver {
+                    true => f.call_on_deliver(&mut *s, topic, payload, qos, retain, props)?,
+                    false => f.call_on_publish(&mut *s, topic, payload, qos, retain, props)?,
+                };
+                Ok((vec![decision], s.data_mut().context.take_replacements()))
+            }),
+            _ => {
+                let columns = BatchColumns::of(batch);
+                self.call(i, hook, deadline, context, |p, s| {
+                    let f = p.aviary_plugin_messages();
+                    let decisions = match deliver {
+                        true => f.call_on_deliver_batch(&mut *s, columns.as_wit())?,
+                        false => f.call_on_publish_batch(&mut *s, columns.as_wit())?,
+                    };
+                    Ok((decisions, s.data_mut().context.take_replacements()))
+                })
+            }
+        };
         let failed = |set: &Self| {
             let outcome =
                 set.fails_closed(i).then_some(Transformed::Drop(ReasonCode::ImplementationSpecificError));
