@@ -44,7 +44,7 @@ struct BatchColumns {
 }
 
 impl BatchColumns {
-    fn of(batch: &[Arc<Message>]) -> Self {
+    fn of(batch: &[&Arc<Message>]) -> Self {
         let n = batch.len();
         let mut c = BatchColumns {
             topics: String::with_capacity(batch.iter().map(|m| m.topic.len()).sum()),
@@ -63,7 +63,12 @@ impl BatchColumns {
     }
 
     fn as_wit(&self) -> wit_messages::MessageBatch<'_> {
-        wit_messages::MessageBatch { topics: &self.topics, payloads: &self.payloads, ends: &self.ends, flags: &self.flags }
+        wit_messages::MessageBatch {
+            topics: &self.topics,
+            payloads: &self.payloads,
+            ends: &self.ends,
+            flags: &self.flags,
+        }
     }
 }
 
@@ -253,14 +258,15 @@ impl PluginSet {
                 _ => None,
             }));
             for chunk in picked.chunks(TRANSFORM_BATCH) {
-                let current: Vec<Arc<Message>> = chunk
+                let current: Vec<&Arc<Message>> = chunk
                     .iter()
-                    .map(|&k| match &out[k] {
-                        Transformed::Pass(m) => m.clone(),
-                        Transformed::Drop(_) => unreachable!("only passing messages are picked"),
+                    .filter_map(|&k| match &out[k] {
+                        Transformed::Pass(m) => Some(m),
+                        Transformed::Drop(_) => None,
                     })
                     .collect();
-                for (&k, result) in chunk.iter().zip(self.call_transform(i, hook, who, &current, max)) {
+                let results = self.call_transform(i, hook, who, &current, max);
+                for (&k, result) in chunk.iter().zip(results) {
                     if let Some(result) = result {
                         out[k] = result;
                     }
@@ -277,17 +283,17 @@ impl PluginSet {
         i: usize,
         hook: Hook,
         who: &Arc<Identity>,
-        batch: &[Arc<Message>],
+        batch: &[&Arc<Message>],
         max: usize,
     ) -> Vec<Option<Transformed>> {
         let deadline = self.host.plugins[i].config.limits.transform_ms;
         // The messages are handed over only when the plugin may ask for their properties.
-        let with_props: Vec<&Arc<Message>> = match batch.iter().any(|m| convert::has_properties(m)) {
-            true => batch.iter().collect(),
-            false => Vec::new(),
+        let with_props: &[&Arc<Message>] = match batch.iter().any(|m| convert::has_properties(m)) {
+            true => batch,
+            false => &[],
         };
         let batch_len = u32::try_from(batch.len()).unwrap_or(u32::MAX);
-        let context = CallFor { client: who, messages: &with_props, batch_len };
+        let context = CallFor { client: who, messages: with_props, batch_len };
         let deliver = hook == Hook::OnDeliver;
         let answer = match batch {
             // A lone message: the plain hook (two lists to pass instead of four).

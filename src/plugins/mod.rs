@@ -156,6 +156,9 @@ impl PluginHost {
         let mut c = wasmtime::Config::new();
         c.epoch_interruption(true).max_wasm_stack(512 << 10).wasm_component_model(true);
         c.concurrency_support(false);
+        if std::env::var_os("AVIARY_WASM_PERFMAP").is_some() {
+            c.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&c).map_err(|e| PluginError::Engine(e.to_string()))?;
         let mut linker = Linker::<host::HostState>::new(&engine);
         wasi::add_to_linker(&mut linker).map_err(|e| PluginError::Engine(e.to_string()))?;

@@ -17,11 +17,13 @@ use super::Session;
 use crate::message::Message;
 use crate::plugins::{self, Hook, Transformed, TRANSFORM_BATCH};
 use crate::protocol::{Publish, QoS, ReasonCode};
+use crate::reload::PluginsNow;
 use crate::router::messages;
 
 /// One held publish.
 pub(super) struct Held {
-    message: Arc<Message>,
+    /// Taken when the batch goes to the plugins.
+    message: Option<Arc<Message>>,
     /// QoS 1/2: the packet id, its QoS and the acknowledgement reserved for it.
     ack: Option<(u16, QoS, u64)>,
     /// Refused by authorization already.
@@ -33,23 +35,28 @@ pub(super) type HeldPublishes = Vec<Held>;
 
 impl Session {
     /// Must this validated publish wait for the plugins' batch?
-    pub(super) fn holds_publish(&self) -> bool {
+    pub(super) fn holds_publish(&self, now: &PluginsNow) -> bool {
         self.held.is_some()
-            || (self.who().is_some()
-                && self.shared.plugins.load().host_with(Hook::OnPublish, self.listener_index()).is_some())
+            || (self.who().is_some() && now.host_with(Hook::OnPublish, self.listener_index()).is_some())
     }
 
     /// Holds a validated publish (`id`: its packet id at QoS 1/2); authorization is decided
     /// now, the plugins later.
-    pub(super) fn hold_publish(&mut self, p: Publish, id: Option<u16>, ctx: &mut Context<Self>) {
+    pub(super) fn hold_publish(
+        &mut self,
+        p: Publish,
+        id: Option<u16>,
+        now: &PluginsNow,
+        ctx: &mut Context<Self>,
+    ) {
         let message = Arc::new(self.message_of(p));
-        let refused = (!self.may_publish(&message.topic, message.qos, message.retain)).then(|| {
+        let refused = (!self.may_publish_now(now, &message.topic, message.qos, message.retain)).then(|| {
             tracing::debug!(client_id = %self.client_id, topic = %message.topic, "publish not authorized");
             ReasonCode::NotAuthorized
         });
         let ack = id.map(|id| (id, message.qos, self.ack_later(id, message.qos)));
         let held = self.held.get_or_insert_with(|| Box::new(Vec::with_capacity(TRANSFORM_BATCH)));
-        held.push(Held { message, ack, refused });
+        held.push(Held { message: Some(message), ack, refused });
         if held.len() >= TRANSFORM_BATCH {
             self.release_held(ctx);
         }
@@ -57,9 +64,9 @@ impl Session {
 
     /// Runs the plugins over the held publishes and routes and acknowledges them in order.
     pub(super) fn release_held(&mut self, ctx: &mut Context<Self>) {
-        let Some(held) = self.held.take() else { return };
+        let Some(mut held) = self.held.take() else { return };
         let batch: Vec<Arc<Message>> =
-            held.iter().filter(|h| h.refused.is_none()).map(|h| h.message.clone()).collect();
+            held.iter_mut().filter(|h| h.refused.is_none()).filter_map(|h| h.message.take()).collect();
         let now = self.shared.plugins.load();
         let results = match (now.host_with(Hook::OnPublish, self.listener_index()), self.who()) {
             (Some((host, mask)), Some(identity)) if !batch.is_empty() => {

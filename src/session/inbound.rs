@@ -10,6 +10,7 @@ use crate::protocol::topic::{
     has_wildcards, parse_shared_subscription, validate_topic_filter, validate_topic_name,
 };
 use crate::protocol::*;
+use crate::reload::PluginsNow;
 use crate::router::messages::{self, SubscribeFilter};
 
 impl Session {
@@ -117,20 +118,23 @@ impl Session {
                 return self.rate_limited(p.qos, p.packet_id, reason, ctx);
             }
         }
+        // One look at the plugins in force for everything this PUBLISH goes through.
+        let now = self.shared.plugins.load();
+        let hold = self.holds_publish(&now);
         match (p.qos, p.packet_id) {
-            (QoS::AtMostOnce, _) if format_ok && self.holds_publish() => self.hold_publish(p, None, ctx),
+            (QoS::AtMostOnce, _) if format_ok && hold => self.hold_publish(p, None, &now, ctx),
             (QoS::AtMostOnce, _) => {
                 if format_ok {
-                    self.route(p);
+                    self.route(p, &now);
                 }
             }
             (QoS::AtLeastOnce, Some(id)) => {
                 if !format_ok {
                     return self.ack_now(id, p.qos, ReasonCode::PayloadFormatInvalid, ctx);
                 }
-                match self.holds_publish() {
-                    true => self.hold_publish(p, Some(id), ctx),
-                    false => self.route_acked(p, id, ctx),
+                match hold {
+                    true => self.hold_publish(p, Some(id), &now, ctx),
+                    false => self.route_acked(p, id, &now, ctx),
                 }
             }
             (QoS::ExactlyOnce, Some(id)) => {
@@ -155,9 +159,9 @@ impl Session {
                     return self.ack_now(id, p.qos, ReasonCode::PayloadFormatInvalid, ctx);
                 }
                 self.incoming_qos2.insert(id);
-                match self.holds_publish() {
-                    true => self.hold_publish(p, Some(id), ctx),
-                    false => self.route_acked(p, id, ctx),
+                match hold {
+                    true => self.hold_publish(p, Some(id), &now, ctx),
+                    false => self.route_acked(p, id, &now, ctx),
                 }
             }
             (_, None) => self.violation(ctx, ReasonCode::ProtocolError, "PUBLISH without packet id"),
@@ -180,9 +184,9 @@ impl Session {
     }
 
     /// Routes a QoS 1/2 publish; its acknowledgement waits for the router or store if needed.
-    fn route_acked(&mut self, p: Publish, id: u16, ctx: &mut Context<Self>) {
+    fn route_acked(&mut self, p: Publish, id: u16, now: &PluginsNow, ctx: &mut Context<Self>) {
         let qos = p.qos;
-        let message = match self.admit_publish(self.message_of(p)) {
+        let message = match self.admit_publish(self.message_of(p), now) {
             Ok(m) => m,
             // Refused by authorization or a transform: MQTT 5 acknowledges with the reason
             // (an error PUBREC ends the QoS 2 flow); MQTT 3.x cannot say no, so the message is
@@ -221,9 +225,9 @@ impl Session {
 
     /// Authorizes and transforms a validated publish (see `policy`), then hands it to the
     /// router; returns the reason code for the acknowledgement.
-    fn route(&mut self, p: Publish) -> ReasonCode {
+    fn route(&mut self, p: Publish, now: &PluginsNow) -> ReasonCode {
         let message = self.message_of(p);
-        match self.admit_publish(message) {
+        match self.admit_publish(message, now) {
             Ok(message) => {
                 self.route_now(message);
                 ReasonCode::Success

@@ -176,10 +176,13 @@ impl Session {
 
     /// Authorizes and transforms a PUBLISH: the message to route, or the reason code to
     /// acknowledge with.
-    pub(super) fn admit_publish(&mut self, message: Message) -> Result<Arc<Message>, ReasonCode> {
+    pub(super) fn admit_publish(
+        &mut self,
+        message: Message,
+        now: &PluginsNow,
+    ) -> Result<Arc<Message>, ReasonCode> {
         let message = Arc::new(message);
-        let now = self.shared.plugins.load(); // once per PUBLISH, for both hooks
-        if !self.may_publish_now(&now, &message.topic, message.qos, message.retain) {
+        if !self.may_publish_now(now, &message.topic, message.qos, message.retain) {
             tracing::debug!(client_id = %self.client_id, topic = %message.topic, "publish not authorized");
             return Err(ReasonCode::NotAuthorized);
         }
@@ -199,7 +202,7 @@ impl Session {
     }
 
     /// [`Session::may_publish`] with the plugins in force already loaded.
-    fn may_publish_now(&self, now: &PluginsNow, topic: &str, qos: QoS, retain: bool) -> bool {
+    pub(super) fn may_publish_now(&self, now: &PluginsNow, topic: &str, qos: QoS, retain: bool) -> bool {
         let shared = &self.shared;
         let Some(identity) = self.who() else { return true };
         let plugins = || {
