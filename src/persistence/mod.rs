@@ -35,6 +35,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use bytestring::ByteString;
+
 use crate::config::{PersistenceConfig, PersistenceMode};
 use crate::message::Message;
 use crate::metrics::Metrics;
@@ -150,9 +152,9 @@ pub enum Op {
         /// The message.
         message: Arc<Message>,
         /// (client, sequence, entry) per persistent subscriber.
-        targets: Vec<(String, u64, EntryRecord)>,
+        targets: Vec<(ByteString, u64, EntryRecord)>,
         /// The publisher's QoS 2 packet id.
-        incoming: Option<(String, u16)>,
+        incoming: Option<(ByteString, u16)>,
     },
     /// A retained message was set (`Some`) or cleared.
     Retain {
@@ -164,7 +166,7 @@ pub enum Op {
     /// A queued QoS 2 message got its packet id (written before the PUBLISH leaves).
     Assign {
         /// Client id.
-        client: String,
+        client: ByteString,
         /// Sequence.
         seq: u64,
         /// Packet id.
@@ -173,21 +175,21 @@ pub enum Op {
     /// PUBREC arrived for a QoS 2 message (written before PUBREL leaves).
     Release {
         /// Client id.
-        client: String,
+        client: ByteString,
         /// Sequence.
         seq: u64,
     },
     /// A queued message was acknowledged, expired or dropped.
     Complete {
         /// Client id.
-        client: String,
+        client: ByteString,
         /// Sequence.
         seq: u64,
     },
     /// PUBREL arrived for an incoming QoS 2 message.
     IncomingDone {
         /// Client id.
-        client: String,
+        client: ByteString,
         /// Packet id.
         packet_id: u16,
     },

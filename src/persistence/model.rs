@@ -10,9 +10,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bytestring::ByteString;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::records::{encode, EntryRecord, MessageRecord, SessionRecord};
+use super::records::{encode, Clock, EntryRecord, MessageRecord, SessionRecord};
 use super::Op;
 
 /// One row of one table.
@@ -23,11 +24,11 @@ pub enum Key {
     /// subscriptions: (client id, filter as written).
     Sub(String, String),
     /// queue: (client id, sequence).
-    Queue(String, u64),
+    Queue(ByteString, u64),
     /// messages: message id.
     Message(u64),
     /// incoming QoS 2 packet ids: (client id, packet id).
-    Incoming(String, u16),
+    Incoming(ByteString, u16),
     /// retained messages: topic.
     Retained(String),
     /// wills: client id.
@@ -41,22 +42,24 @@ pub type Pending = FxHashMap<Key, Option<Vec<u8>>>;
 #[derive(Debug, Default)]
 pub struct Model {
     /// Queue entries by (client, sequence).
-    pub entries: BTreeMap<(String, u64), EntryRecord>,
+    pub entries: BTreeMap<(ByteString, u64), EntryRecord>,
     /// Subscriptions by (client, filter).
     pub subs: BTreeSet<(String, String)>,
     /// Incoming QoS 2 ids.
-    pub incoming: BTreeSet<(String, u16)>,
+    pub incoming: BTreeSet<(ByteString, u16)>,
     /// Queue entries referring to each message.
     pub refcount: FxHashMap<u64, u32>,
     /// Changes not yet committed.
     pub pending: Pending,
     /// Queue entries and messages first written by `pending` (not on disk yet): removing one
     /// drops its pending row instead of writing a delete.
-    unwritten_entries: FxHashSet<(String, u64)>,
+    unwritten_entries: FxHashSet<(ByteString, u64)>,
     unwritten_messages: FxHashSet<u64>,
     /// Row changes since the log was last cleared, encoded for the write-ahead log (only
     /// when [`Model::start_log`] was called: durable mode).
     log: Option<Vec<u8>>,
+    /// The clocks for the batch of changes being applied (see [`Model::new_batch`]).
+    now: Option<Clock>,
 }
 
 /// One row change as the write-ahead log holds it: the row's new value, `None` for deleted.
@@ -75,6 +78,16 @@ struct RowChangeRef<'a> {
 }
 
 impl Model {
+    /// A batch of changes begins: the messages in it are stamped with one reading of the
+    /// clocks (taken on first use).
+    pub fn new_batch(&mut self) {
+        self.now = None;
+    }
+
+    fn clock(&mut self) -> Clock {
+        *self.now.get_or_insert_with(Clock::now)
+    }
+
     /// From now on, record every row change in [`Model::log`].
     pub fn start_log(&mut self) {
         self.log.get_or_insert_with(Vec::new);
@@ -141,7 +154,8 @@ impl Model {
             }
             Op::Routed { msg_id, message, targets, incoming } => {
                 if !targets.is_empty() {
-                    self.set_row(Key::Message(msg_id), Some(MessageRecord::encode_message(&message)));
+                    let row = MessageRecord::encode_message_at(&message, self.clock());
+                    self.set_row(Key::Message(msg_id), Some(row));
                     self.unwritten_messages.insert(msg_id);
                     self.refcount.insert(msg_id, u32::try_from(targets.len()).unwrap_or(u32::MAX));
                 }
@@ -154,7 +168,8 @@ impl Model {
                 }
             }
             Op::Retain { topic, message } => {
-                let row = message.map(|m| MessageRecord::encode_message(&m));
+                let now = self.clock();
+                let row = message.map(|m| MessageRecord::encode_message_at(&m, now));
                 self.set_row(Key::Retained(topic), row);
             }
             Op::Assign { client, seq, packet_id } => {
@@ -181,7 +196,7 @@ impl Model {
         }
     }
 
-    fn put_entry(&mut self, client: String, seq: u64, entry: EntryRecord) {
+    fn put_entry(&mut self, client: ByteString, seq: u64, entry: EntryRecord) {
         self.set_row(Key::Queue(client.clone(), seq), Some(encode(&entry)));
         // A new entry is not on disk yet; an update (packet id, released) is as before.
         if self.entries.insert((client.clone(), seq), entry).is_none() {
@@ -189,7 +204,7 @@ impl Model {
         }
     }
 
-    fn remove_entry(&mut self, client: String, seq: u64) {
+    fn remove_entry(&mut self, client: ByteString, seq: u64) {
         let key = (client, seq);
         let Some(entry) = self.entries.remove(&key) else { return };
         let fresh = self.unwritten_entries.remove(&key);
@@ -219,11 +234,11 @@ impl Model {
     }
 
     fn end_session(&mut self, client: &str) {
-        let lo = (client.to_owned(), 0u64);
-        let hi = (client.to_owned(), u64::MAX);
-        let seqs: Vec<u64> = self.entries.range(lo..=hi).map(|((_, s), _)| *s).collect();
+        let id = ByteString::from(client);
+        let seqs: Vec<u64> =
+            self.entries.range((id.clone(), 0)..=(id.clone(), u64::MAX)).map(|((_, s), _)| *s).collect();
         for seq in seqs {
-            self.remove_entry(client.to_owned(), seq);
+            self.remove_entry(id.clone(), seq);
         }
         let subs: Vec<String> = self
             .subs
@@ -235,14 +250,11 @@ impl Model {
             self.subs.remove(&(client.to_owned(), f.clone()));
             self.set_row(Key::Sub(client.to_owned(), f), None);
         }
-        let ids: Vec<u16> = self
-            .incoming
-            .range((client.to_owned(), 0)..=(client.to_owned(), u16::MAX))
-            .map(|(_, id)| *id)
-            .collect();
-        for id in ids {
-            self.incoming.remove(&(client.to_owned(), id));
-            self.set_row(Key::Incoming(client.to_owned(), id), None);
+        let ids: Vec<u16> =
+            self.incoming.range((id.clone(), 0)..=(id.clone(), u16::MAX)).map(|(_, id)| *id).collect();
+        for packet_id in ids {
+            self.incoming.remove(&(id.clone(), packet_id));
+            self.set_row(Key::Incoming(id.clone(), packet_id), None);
         }
         self.set_row(Key::Session(client.to_owned()), None);
     }
@@ -283,7 +295,7 @@ mod tests {
     #[test]
     fn message_row_lives_while_an_entry_refers_to_it() {
         let mut m = Model::default();
-        let targets = vec![("a".to_owned(), 1, entry(7)), ("b".to_owned(), 2, entry(7))];
+        let targets = vec![("a".into(), 1, entry(7)), ("b".into(), 2, entry(7))];
         m.apply(Op::Routed { msg_id: 7, message: message(), targets, incoming: Some(("p".into(), 3)) });
         assert!(matches!(m.pending.get(&Key::Message(7)), Some(Some(_))));
         assert!(matches!(m.pending.get(&Key::Incoming("p".into(), 3)), Some(Some(_))));
@@ -298,7 +310,7 @@ mod tests {
     #[test]
     fn an_entry_acknowledged_before_its_commit_never_reaches_the_disk() {
         let mut m = Model::default();
-        let targets = vec![("a".to_owned(), 1, entry(7)), ("b".to_owned(), 2, entry(7))];
+        let targets = vec![("a".into(), 1, entry(7)), ("b".into(), 2, entry(7))];
         m.apply(Op::Routed { msg_id: 7, message: message(), targets, incoming: None });
         m.apply(Op::Assign { client: "a".into(), seq: 1, packet_id: 5 });
         m.apply(Op::Complete { client: "a".into(), seq: 1 });
@@ -331,7 +343,7 @@ mod tests {
         });
         m.apply(Op::Assign { client: "a".into(), seq: 5, packet_id: 42 });
         m.apply(Op::Release { client: "a".into(), seq: 5 });
-        let e = &m.entries[&("a".to_owned(), 5)];
+        let e = &m.entries[&("a".into(), 5)];
         assert_eq!((e.packet_id, e.released), (Some(42), true));
     }
 

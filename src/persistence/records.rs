@@ -16,6 +16,22 @@ pub fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0))
 }
 
+/// Both clocks, read together: a message's age is kept across restarts as a wall-clock time.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// Monotonic now.
+    pub instant: Instant,
+    /// Milliseconds since the Unix epoch.
+    pub unix_ms: u64,
+}
+
+impl Clock {
+    /// Reads both clocks.
+    pub fn now() -> Clock {
+        Clock { instant: Instant::now(), unix_ms: unix_ms() }
+    }
+}
+
 /// An application message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRecord {
@@ -57,8 +73,14 @@ impl MessageRecord {
     /// The encoded record of a message, without copying it into a record first (the same
     /// bytes as `encode(&MessageRecord::from_message(m))`).
     pub fn encode_message(m: &Message) -> Vec<u8> {
+        Self::encode_message_at(m, Clock::now())
+    }
+
+    /// [`MessageRecord::encode_message`] with the clocks read once for a batch of messages.
+    pub fn encode_message_at(m: &Message, now: Clock) -> Vec<u8> {
         let p = &m.properties;
-        let age = u64::try_from(m.received_at.elapsed().as_millis()).unwrap_or(0);
+        let age =
+            u64::try_from(now.instant.saturating_duration_since(m.received_at).as_millis()).unwrap_or(0);
         encode(&MessageRecordRef {
             topic: &m.topic,
             payload: RawBytes(&m.payload),
@@ -71,7 +93,7 @@ impl MessageRecord {
             response_topic: p.response_topic.as_deref(),
             correlation_data: p.correlation_data.as_deref().map(RawBytes),
             user_properties: p.user_properties.iter().map(|(k, v)| (&**k, &**v)).collect(),
-            received_unix_ms: unix_ms().saturating_sub(age),
+            received_unix_ms: now.unix_ms.saturating_sub(age),
         })
     }
 

@@ -105,7 +105,7 @@ pub fn recover(rows: Rows) -> Result<(Recovered, Model), StoreError> {
         out.next_seq = out.next_seq.max(seq + 1);
         let rec: EntryRecord = decode(&bytes, "queue entry")?;
         let (Some(s), Some(m)) = (sessions.get_mut(&client), messages.get(&rec.msg_id)) else {
-            model.pending.insert(Key::Queue(client, seq), None);
+            model.pending.insert(Key::Queue(client.into(), seq), None);
             continue;
         };
         let delivery = Delivery {
@@ -122,7 +122,7 @@ pub fn recover(rows: Rows) -> Result<(Recovered, Model), StoreError> {
             None => s.queue.push_back(delivery),
         }
         *model.refcount.entry(rec.msg_id).or_default() += 1;
-        model.entries.insert((client, seq), rec);
+        model.entries.insert((client.into(), seq), rec);
     }
     for id in messages.keys() {
         if !model.refcount.contains_key(id) {
@@ -133,10 +133,10 @@ pub fn recover(rows: Rows) -> Result<(Recovered, Model), StoreError> {
         match sessions.get_mut(&client) {
             Some(s) => {
                 s.incoming_qos2.push(id);
-                model.incoming.insert((client, id));
+                model.incoming.insert((client.into(), id));
             }
             None => {
-                model.pending.insert(Key::Incoming(client, id), None);
+                model.pending.insert(Key::Incoming(client.into(), id), None);
             }
         }
     }

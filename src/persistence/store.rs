@@ -53,21 +53,21 @@ impl Rows {
         }
         drop_changed(&mut self.sessions, changes, |c| Key::Session(c.clone()));
         drop_changed(&mut self.subs, changes, |(c, f)| Key::Sub(c.clone(), f.clone()));
-        drop_changed(&mut self.queue, changes, |(c, s)| Key::Queue(c.clone(), *s));
+        drop_changed(&mut self.queue, changes, |(c, s)| Key::Queue(c.as_str().into(), *s));
         drop_changed(&mut self.messages, changes, |id| Key::Message(*id));
         drop_changed(&mut self.retained, changes, |t| Key::Retained(t.clone()));
         drop_changed(&mut self.wills, changes, |c| Key::Will(c.clone()));
-        self.incoming.retain(|(c, id)| !changes.contains_key(&Key::Incoming(c.clone(), *id)));
+        self.incoming.retain(|(c, id)| !changes.contains_key(&Key::Incoming(c.as_str().into(), *id)));
         for (key, value) in changes {
             let Some(v) = value else { continue };
             match key {
                 Key::Session(c) => self.sessions.push((c.clone(), v.clone())),
                 Key::Sub(c, f) => self.subs.push(((c.clone(), f.clone()), v.clone())),
-                Key::Queue(c, s) => self.queue.push(((c.clone(), *s), v.clone())),
+                Key::Queue(c, s) => self.queue.push(((c.to_string(), *s), v.clone())),
                 Key::Message(id) => self.messages.push((*id, v.clone())),
                 Key::Retained(t) => self.retained.push((t.clone(), v.clone())),
                 Key::Will(c) => self.wills.push((c.clone(), v.clone())),
-                Key::Incoming(c, id) => self.incoming.push((c.clone(), *id)),
+                Key::Incoming(c, id) => self.incoming.push((c.to_string(), *id)),
             }
         }
     }
@@ -158,12 +158,12 @@ pub fn commit(db: &Database, pending: &Pending) -> Result<(), StoreError> {
             match key {
                 Key::Session(c) => put(&mut sessions, c.as_str(), v)?,
                 Key::Sub(c, f) => put(&mut subs, (c.as_str(), f.as_str()), v)?,
-                Key::Queue(c, s) => put(&mut queue, (c.as_str(), *s), v)?,
+                Key::Queue(c, s) => put(&mut queue, (&**c, *s), v)?,
                 Key::Message(id) => put(&mut messages, *id, v)?,
                 Key::Retained(t) => put(&mut retained, t.as_str(), v)?,
                 Key::Will(c) => put(&mut wills, c.as_str(), v)?,
                 Key::Incoming(c, id) => {
-                    let k = (c.as_str(), *id);
+                    let k = (&**c, *id);
                     if v.is_some() {
                         incoming.insert(k, ()).map_err(storage)?;
                     } else {

@@ -87,6 +87,7 @@ impl Writer {
             };
             let mut force = false;
             let mut stop: Option<Option<Done>> = None;
+            self.model.new_batch();
             match first {
                 Ok(cmd) => self.take(cmd, &mut force, &mut stop),
                 Err(RecvTimeoutError::Timeout) => {}

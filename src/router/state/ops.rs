@@ -57,8 +57,8 @@ pub(super) struct OpsState {
     pub(super) sys_retained: usize,
     /// The message being routed has this id once a persistent target needed it.
     msg_id: Option<u64>,
-    targets: Vec<(String, u64, EntryRecord)>,
-    incoming: Option<(String, u16)>,
+    targets: Vec<(ByteString, u64, EntryRecord)>,
+    incoming: Option<(ByteString, u16)>,
     done: Option<Waiter>,
 }
 
@@ -113,7 +113,7 @@ impl RouterState {
         let publisher_persistent =
             message.publisher.as_ref().and_then(|p| self.clients.get(p)).is_some_and(|e| e.persistent());
         if let (Some(id), true, Some(p)) = (incoming_qos2, publisher_persistent, &message.publisher) {
-            self.ops.incoming = Some((p.to_string(), id));
+            self.ops.incoming = Some((p.clone(), id));
         }
         if durable {
             self.ops.done = Some(Waiter::Ack(reply.clone(), seq));
@@ -178,7 +178,7 @@ impl RouterState {
         ops.next_seq += 1;
         delivery.store_seq = Some(seq);
         ops.targets.push((
-            client_id.to_string(),
+            client_id.clone(),
             seq,
             EntryRecord {
                 msg_id,
