@@ -48,6 +48,8 @@ pub enum ReadError {
 
 /// What the read side yields.
 #[derive(Debug)]
+// Nearly every item is a packet (one `Drained` per burst): boxing it would allocate per packet.
+#[allow(clippy::large_enum_variant)]
 pub enum Inbound {
     /// The next packet.
     Packet(Packet),
