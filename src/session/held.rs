@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::Session;
+use super::{Phase, Session};
 use crate::message::Message;
 use crate::plugins::{self, Hook, Transformed, TRANSFORM_BATCH};
 use crate::protocol::{Publish, QoS, ReasonCode};
@@ -75,7 +75,19 @@ impl Session {
             _ => batch.into_iter().map(Transformed::Pass).collect(),
         };
         let mut results = results.into_iter();
-        for h in held.into_iter() {
+        let mut held = held.into_iter();
+        while let Some(h) = held.next() {
+            if self.phase != Phase::Connected {
+                // A refusal closed the connection: what came after it is not handled, as
+                // without batching, and its QoS 2 ids are forgotten (the client resends
+                // those messages on its next connection).
+                for rest in std::iter::once(h).chain(held.by_ref()) {
+                    if let Some((id, QoS::ExactlyOnce, _)) = rest.ack {
+                        self.incoming_qos2.remove(&id);
+                    }
+                }
+                break;
+            }
             let verdict = match h.refused {
                 Some(reason) => Err(reason),
                 None => match results.next() {
