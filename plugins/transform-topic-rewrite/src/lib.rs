@@ -25,35 +25,63 @@ pub struct Config {
     pub rules: Vec<Rule>,
 }
 
-/// The plugin.
-pub struct Rewrite(Vec<Rule>);
+/// One level of a rule's `from` filter, parsed once at `init`.
+enum Level {
+    Literal(String),
+    Plus,
+    Hash,
+}
 
-/// The levels captured by `+` and the rest captured by `#`, if `filter` matches `topic`.
-fn capture<'a>(filter: &str, topic: &'a str) -> Option<(Vec<&'a str>, Option<&'a str>)> {
-    let mut plus = Vec::new();
-    let mut rest = topic;
-    let mut levels = filter.split('/').peekable();
-    while let Some(f) = levels.next() {
-        if f == "#" {
-            return Some((plus, Some(rest)));
-        }
-        let (level, tail) = match rest.split_once('/') {
-            Some((l, t)) => (l, Some(t)),
-            None => (rest, None),
-        };
-        match f {
-            "+" => plus.push(level),
-            f if f == level => {}
-            _ => return None,
-        }
-        match (tail, levels.peek()) {
-            (Some(t), Some(_)) => rest = t,
-            (None, None) => return Some((plus, None)),
-            (None, Some(&"#")) => return Some((plus, Some(""))),
-            _ => return None,
+/// A rule with its filter parsed.
+struct Compiled {
+    from: Vec<Level>,
+    to: String,
+}
+
+/// The plugin.
+pub struct Rewrite(Vec<Compiled>);
+
+fn compile(rule: Rule) -> Compiled {
+    let from = rule
+        .from
+        .split('/')
+        .map(|l| match l {
+            "+" => Level::Plus,
+            "#" => Level::Hash,
+            l => Level::Literal(l.to_owned()),
+        })
+        .collect();
+    Compiled { from, to: rule.to }
+}
+
+/// The levels captured by `+` and the rest captured by `#`, if the filter `levels` matches
+/// `topic`. A literal first level rejects most topics without splitting them.
+fn capture<'a>(levels: &[Level], topic: &'a str) -> Option<(Vec<&'a str>, Option<&'a str>)> {
+    if let Some(Level::Literal(first)) = levels.first() {
+        let after = topic.strip_prefix(first.as_str())?;
+        if !(after.is_empty() || after.starts_with('/')) {
+            return None;
         }
     }
-    None
+    let mut plus = Vec::new();
+    let mut rest = Some(topic);
+    for level in levels {
+        if let Level::Hash = level {
+            return Some((plus, Some(rest.unwrap_or(""))));
+        }
+        let r = rest?;
+        let (l, tail) = match r.split_once('/') {
+            Some((l, t)) => (l, Some(t)),
+            None => (r, None),
+        };
+        match level {
+            Level::Plus => plus.push(l),
+            Level::Literal(x) if x == l => {}
+            _ => return None,
+        }
+        rest = tail;
+    }
+    rest.is_none().then_some((plus, None))
 }
 
 fn render(template: &str, plus: &[&str], hash: Option<&str>) -> String {
@@ -78,7 +106,7 @@ impl Plugin for Rewrite {
             )
             .into());
         }
-        Ok(Rewrite(config.rules))
+        Ok(Rewrite(config.rules.into_iter().map(compile).collect()))
     }
 
     fn on_publish(&self, _sender: &Client, msg: Message) -> PublishDecision {
@@ -113,6 +141,25 @@ mod tests {
         assert_eq!(topic("legacy/k1/temp").as_deref(), Some("sensors/k1/temperature"));
         assert_eq!(topic("old/a/b").as_deref(), Some("new/a/b"));
         assert_eq!(topic("legacy/k1/humidity"), None);
+    }
+
+    #[test]
+    fn filters_match_as_mqtt_filters_do() {
+        let m = |filter: &str, topic: &str| {
+            let levels = compile(Rule { from: filter.into(), to: "x".into() }).from;
+            capture(&levels, topic).map(|(p, h)| (p.join(","), h.map(str::to_owned)))
+        };
+        let some = |p: &str, h: Option<&str>| Some((p.to_owned(), h.map(str::to_owned)));
+        assert_eq!(m("legacy/+/temp", "legacy/k1/temp"), some("k1", None));
+        assert_eq!(m("legacy/+/temp", "legacy//temp"), some("", None));
+        assert_eq!(m("legacy/+/temp", "legacyx/k1/temp"), None);
+        assert_eq!(m("legacy/+/temp", "legacy/k1/temp/x"), None);
+        assert_eq!(m("legacy/+/temp", "legacy/k1"), None);
+        assert_eq!(m("legacy/#", "legacy"), some("", Some("")));
+        assert_eq!(m("legacy/#", "legacy/a/b"), some("", Some("a/b")));
+        assert_eq!(m("#", "a/b"), some("", Some("a/b")));
+        assert_eq!(m("+/+", "a/b"), some("a,b", None));
+        assert_eq!(m("+/+", "a"), None);
     }
 
     #[test]
