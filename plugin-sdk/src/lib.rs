@@ -29,7 +29,7 @@
 //! }
 //! ```
 //!
-//! The contract with the broker is the WIT package `aviary:plugin@0.2.0` in `wit/`; the
+//! The contract with the broker is the WIT package `aviary:plugin@0.3.0` in `wit/`; the
 //! broker is generated from the same file. Host services are in [`host`], [`kv`], [`metrics`]
 //! and the logging macros ([`info!`], ...). [`testing`] is a mock host: plugin logic runs
 //! natively under `cargo test`.
@@ -44,6 +44,12 @@ pub mod topic;
 
 #[doc(hidden)]
 pub mod __private;
+
+#[cfg(any(test, all(target_arch = "wasm32", feature = "small-alloc")))]
+mod small_alloc;
+#[cfg(all(target_arch = "wasm32", feature = "small-alloc"))]
+#[global_allocator]
+static ALLOC: small_alloc::SmallAlloc = small_alloc::SmallAlloc::new();
 
 /// The raw bindings generated from `wit/plugin.wit` (normally not needed directly).
 #[allow(missing_docs, clippy::all)]
