@@ -206,6 +206,15 @@ impl PluginHost {
         self.plugins.iter().enumerate().any(|(i, p)| mask.allows(i) && p.hooks.contains(hook.flag()))
     }
 
+    /// Does any plugin that `mask` selects implement `hook` (a transform) for messages on
+    /// `topic` (see `plugin-info.transform-topics`)?
+    pub fn transforms_in(&self, hook: Hook, mask: &PluginMask, topic: &str) -> bool {
+        self.plugins
+            .iter()
+            .enumerate()
+            .any(|(i, p)| mask.allows(i) && p.hooks.contains(hook.flag()) && p.transforms(topic))
+    }
+
     /// The hooks plugin `i` implements.
     fn hooks_of(&self, i: usize) -> impl Iterator<Item = Hook> + '_ {
         Hook::ALL.into_iter().filter(move |h| self.plugins[i].hooks.contains(h.flag()))

@@ -34,10 +34,15 @@ pub(super) struct Held {
 pub(super) type HeldPublishes = Vec<Held>;
 
 impl Session {
-    /// Must this validated publish wait for the plugins' batch?
-    pub(super) fn holds_publish(&self, now: &PluginsNow) -> bool {
+    /// Must this validated publish to `topic` wait for the plugins' batch? Yes while others
+    /// wait, and when an `on-publish` plugin of this client's listener is for that topic (a
+    /// message no plugin transforms is not held).
+    pub(super) fn holds_publish(&self, now: &PluginsNow, topic: &str) -> bool {
         self.held.is_some()
-            || (self.who().is_some() && now.host_with(Hook::OnPublish, self.listener_index()).is_some())
+            || (self.who().is_some()
+                && now
+                    .host_with(Hook::OnPublish, self.listener_index())
+                    .is_some_and(|(host, mask)| host.transforms_in(Hook::OnPublish, mask, topic)))
     }
 
     /// Holds a validated publish (`id`: its packet id at QoS 1/2); authorization is decided

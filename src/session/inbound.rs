@@ -120,7 +120,7 @@ impl Session {
         }
         // One look at the plugins in force for everything this PUBLISH goes through.
         let now = self.shared.plugins.load();
-        let hold = self.holds_publish(&now);
+        let hold = self.holds_publish(&now, &p.topic);
         match (p.qos, p.packet_id) {
             (QoS::AtMostOnce, _) if format_ok && hold => self.hold_publish(p, None, &now, ctx),
             (QoS::AtMostOnce, _) => {
