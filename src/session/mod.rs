@@ -149,6 +149,15 @@ pub struct Session {
     ops: ops::SessionOps,
     /// PUBLISH packets waiting for the `on-publish` plugins (see `held`).
     held: Option<Box<held::HeldPublishes>>,
+    /// The last native authorization verdict on a PUBLISH (see `policy`).
+    last_publish_verdict: std::cell::RefCell<Option<Box<PublishVerdict>>>,
+}
+
+/// A PUBLISH authorization decided by the policy and grants alone, for one topic.
+struct PublishVerdict {
+    policy: Arc<crate::auth::Policy>,
+    topic: String,
+    allowed: bool,
 }
 
 impl Session {
@@ -164,6 +173,8 @@ impl Session {
 
     /// Keeps what authentication granted (boxed only when it differs from the defaults).
     fn set_grants(&mut self, grants: crate::auth::Grants) {
+        // Verdicts were for the old grants (and identity, set with them).
+        self.last_publish_verdict.get_mut().take();
         self.grants = (grants != NO_GRANTS).then(|| Box::new(grants));
     }
 
@@ -227,6 +238,7 @@ impl Session {
                 _permit: permit,
                 ops: ops::SessionOps::new(&shared.config.limits, Some(slot)),
                 held: None,
+                last_publish_verdict: std::cell::RefCell::new(None),
                 shared,
             }
         });

@@ -202,15 +202,52 @@ impl Session {
     }
 
     /// [`Session::may_publish`] with the plugins in force already loaded.
+    ///
+    /// Without an `authorize-publish` plugin the verdict depends only on the policy in force,
+    /// the grants and the topic, so the last one is kept: a client publishing to the same
+    /// topic again (the common case) costs a string comparison. It is dropped when the grants
+    /// change (re-authentication), and a reload brings a new policy, which never matches.
     pub(super) fn may_publish_now(&self, now: &PluginsNow, topic: &str, qos: QoS, retain: bool) -> bool {
         let shared = &self.shared;
         let Some(identity) = self.who() else { return true };
+        let policy = shared.policy.load();
+        let plugins_decide = now.host_with(Hook::AuthorizePublish, self.listener_index()).is_some();
+        if !plugins_decide {
+            if let Some(v) = self.last_publish_verdict.borrow().as_deref() {
+                if Arc::ptr_eq(&v.policy, &policy) && v.topic == topic {
+                    return v.allowed;
+                }
+            }
+        }
         let plugins = || {
             let (host, mask) = now.host_with(Hook::AuthorizePublish, self.listener_index())?;
             plugins::with_local(host, |set| set.authorize_publish(identity, topic, qos as u8, retain, mask))
         };
         let action = Action::Publish(topic);
-        shared.policy.load().authorize(self.grants(), identity.who(), action, plugins, self.auth_overrides())
+        let allowed = policy.authorize(self.grants(), identity.who(), action, plugins, self.auth_overrides());
+        if !plugins_decide {
+            let mut last = self.last_publish_verdict.borrow_mut();
+            match last.as_deref_mut() {
+                Some(v) => {
+                    // The policy is held (not just its address), so a later policy can never
+                    // be mistaken for it.
+                    if !Arc::ptr_eq(&v.policy, &policy) {
+                        v.policy = Arc::clone(&policy);
+                    }
+                    v.topic.clear();
+                    v.topic.push_str(topic);
+                    v.allowed = allowed;
+                }
+                None => {
+                    *last = Some(Box::new(super::PublishVerdict {
+                        policy: Arc::clone(&policy),
+                        topic: topic.to_owned(),
+                        allowed,
+                    }))
+                }
+            }
+        }
+        allowed
     }
 
     /// Authorizes the subscriptions that passed validation: a refused one becomes
