@@ -18,7 +18,6 @@ use crate::message::Message;
 use crate::plugins::{self, Hook, Transformed, TRANSFORM_BATCH};
 use crate::protocol::{Publish, QoS, ReasonCode};
 use crate::reload::PluginsNow;
-use crate::router::messages;
 
 /// One held publish.
 pub(super) struct Held {
@@ -101,38 +100,8 @@ impl Session {
                     None => Err(ReasonCode::ImplementationSpecificError),
                 },
             };
-            self.settle_held(verdict, h.ack, ctx);
+            self.settle_publish(verdict, h.ack, ctx);
         }
         self.flush_acks(ctx);
-    }
-
-    /// Routes (or drops) one released publish and settles its acknowledgement.
-    fn settle_held(
-        &mut self,
-        verdict: Result<Arc<Message>, ReasonCode>,
-        ack: Option<(u16, QoS, u64)>,
-        ctx: &mut Context<Self>,
-    ) {
-        let Some((id, qos, seq)) = ack else {
-            if let Ok(message) = verdict {
-                self.route_now(message);
-            }
-            return;
-        };
-        match verdict {
-            Ok(message) if self.acks_wait(message.retain) => {
-                let incoming_qos2 = (qos == QoS::ExactlyOnce).then_some(id);
-                let reply = self.own_recipient(ctx);
-                self.shared.router.do_send(messages::PublishAcked { message, incoming_qos2, seq, reply });
-            }
-            Ok(message) => {
-                self.route_now(message);
-                self.settle_ack(seq, ReasonCode::Success);
-            }
-            // As for a publish refused without batching: MQTT 5 hears the reason, MQTT 3.x
-            // cannot be told no, so the message is acknowledged and dropped.
-            Err(reason) if self.protocol.is_v5() => self.settle_ack(seq, reason),
-            Err(_) => self.settle_ack(seq, ReasonCode::Success),
-        }
     }
 }

@@ -1,5 +1,7 @@
 //! Packets from the client: one function per packet type.
 
+use std::sync::Arc;
+
 use actix::prelude::*;
 use bytestring::ByteString;
 
@@ -15,7 +17,7 @@ use crate::router::messages::{self, SubscribeFilter};
 
 impl Session {
     /// Hands a message to the router (counted for [`crate::flow`]).
-    pub(super) fn route_now(&self, message: std::sync::Arc<Message>) {
+    pub(super) fn route_now(&self, message: Arc<Message>) {
         self.shared.ops.backpressure.routing_sent();
         self.shared.router.do_send(messages::Publish(message));
     }
@@ -186,22 +188,43 @@ impl Session {
     /// Routes a QoS 1/2 publish; its acknowledgement waits for the router or store if needed.
     fn route_acked(&mut self, p: Publish, id: u16, now: &PluginsNow, ctx: &mut Context<Self>) {
         let qos = p.qos;
-        let message = match self.admit_publish(self.message_of(p), now) {
-            Ok(m) => m,
-            // Refused by authorization or a transform: MQTT 5 acknowledges with the reason
-            // (an error PUBREC ends the QoS 2 flow); MQTT 3.x cannot say no, so the message is
-            // acknowledged and dropped, as Mosquitto does.
-            Err(reason) if self.protocol.is_v5() => return self.ack_now(id, qos, reason, ctx),
-            Err(_) => return self.ack_now(id, qos, ReasonCode::Success, ctx),
-        };
-        if !self.acks_wait(message.retain) {
-            self.route_now(message);
-            return self.ack_now(id, qos, ReasonCode::Success, ctx);
-        }
+        let verdict = self.admit_publish(self.message_of(p), now);
         let seq = self.ack_later(id, qos);
-        let incoming_qos2 = (qos == QoS::ExactlyOnce).then_some(id);
-        let reply = self.own_recipient(ctx);
-        self.shared.router.do_send(messages::PublishAcked { message, incoming_qos2, seq, reply });
+        self.settle_publish(verdict, Some((id, qos, seq)), ctx);
+        self.flush_acks(ctx);
+    }
+
+    /// Routes (or drops) an admitted publish and decides its acknowledgement (`ack`: packet
+    /// id, QoS and the acknowledgement reserved by [`Session::ack_later`], for QoS 1/2), which
+    /// waits for the router or store if needed; [`Session::flush_acks`] sends it.
+    pub(super) fn settle_publish(
+        &mut self,
+        verdict: Result<Arc<Message>, ReasonCode>,
+        ack: Option<(u16, QoS, u64)>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some((id, qos, seq)) = ack else {
+            if let Ok(message) = verdict {
+                self.route_now(message);
+            }
+            return;
+        };
+        match verdict {
+            Ok(message) if self.acks_wait(message.retain) => {
+                let incoming_qos2 = (qos == QoS::ExactlyOnce).then_some(id);
+                let reply = self.own_recipient(ctx);
+                self.shared.router.do_send(messages::PublishAcked { message, incoming_qos2, seq, reply });
+            }
+            Ok(message) => {
+                self.route_now(message);
+                self.settle_ack(seq, ReasonCode::Success);
+            }
+            // Refused by authorization or a transform: MQTT 5 acknowledges with the reason (an
+            // error PUBREC ends the QoS 2 flow); MQTT 3.x cannot say no, so the message is
+            // acknowledged and dropped, as Mosquitto does.
+            Err(reason) if self.protocol.is_v5() => self.settle_ack(seq, reason),
+            Err(_) => self.settle_ack(seq, ReasonCode::Success),
+        }
     }
 
     /// Maps topic aliases to topics (MQTT 5, [MQTT-3.3.2-7..12]).
@@ -223,16 +246,11 @@ impl Session {
         Ok(())
     }
 
-    /// Authorizes and transforms a validated publish (see `policy`), then hands it to the
-    /// router; returns the reason code for the acknowledgement.
-    fn route(&mut self, p: Publish, now: &PluginsNow) -> ReasonCode {
-        let message = self.message_of(p);
-        match self.admit_publish(message, now) {
-            Ok(message) => {
-                self.route_now(message);
-                ReasonCode::Success
-            }
-            Err(reason) => reason,
+    /// Authorizes and transforms a validated QoS 0 publish (see `policy`), then hands it to
+    /// the router.
+    fn route(&mut self, p: Publish, now: &PluginsNow) {
+        if let Ok(message) = self.admit_publish(self.message_of(p), now) {
+            self.route_now(message);
         }
     }
 

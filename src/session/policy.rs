@@ -211,8 +211,8 @@ impl Session {
         let shared = &self.shared;
         let Some(identity) = self.who() else { return true };
         let policy = shared.policy.load();
-        let plugins_decide = now.host_with(Hook::AuthorizePublish, self.listener_index()).is_some();
-        if !plugins_decide {
+        let deciding = now.host_with(Hook::AuthorizePublish, self.listener_index());
+        if deciding.is_none() {
             if let Some(v) = self.last_publish_verdict.borrow().as_deref() {
                 if Arc::ptr_eq(&v.policy, &policy) && v.topic == topic {
                     return v.allowed;
@@ -220,32 +220,24 @@ impl Session {
             }
         }
         let plugins = || {
-            let (host, mask) = now.host_with(Hook::AuthorizePublish, self.listener_index())?;
+            let (host, mask) = deciding?;
             plugins::with_local(host, |set| set.authorize_publish(identity, topic, qos as u8, retain, mask))
         };
         let action = Action::Publish(topic);
         let allowed = policy.authorize(self.grants(), identity.who(), action, plugins, self.auth_overrides());
-        if !plugins_decide {
+        if deciding.is_none() {
+            // The policy is held (not just its address), so a later policy is never mistaken
+            // for it.
             let mut last = self.last_publish_verdict.borrow_mut();
-            match last.as_deref_mut() {
-                Some(v) => {
-                    // The policy is held (not just its address), so a later policy can never
-                    // be mistaken for it.
-                    if !Arc::ptr_eq(&v.policy, &policy) {
-                        v.policy = Arc::clone(&policy);
-                    }
-                    v.topic.clear();
-                    v.topic.push_str(topic);
-                    v.allowed = allowed;
-                }
-                None => {
-                    *last = Some(Box::new(super::PublishVerdict {
-                        policy: Arc::clone(&policy),
-                        topic: topic.to_owned(),
-                        allowed,
-                    }))
-                }
+            let v = last.get_or_insert_with(|| {
+                Box::new(super::PublishVerdict { policy: Arc::clone(&policy), topic: String::new(), allowed })
+            });
+            if !Arc::ptr_eq(&v.policy, &policy) {
+                v.policy = Arc::clone(&policy);
             }
+            v.topic.clear();
+            v.topic.push_str(topic);
+            v.allowed = allowed;
         }
         allowed
     }
