@@ -23,6 +23,7 @@
 //! log into the store, then reads the file back into a [`recovery::Recovered`] the router
 //! starts from.
 
+mod inbox;
 pub mod model;
 pub mod records;
 pub mod recovery;
@@ -31,7 +32,6 @@ pub mod wal;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -165,24 +165,18 @@ pub enum Op {
     },
     /// A queued QoS 2 message got its packet id (written before the PUBLISH leaves).
     Assign {
-        /// Client id.
-        client: ByteString,
-        /// Sequence.
+        /// Sequence (unique across clients).
         seq: u64,
         /// Packet id.
         packet_id: u16,
     },
     /// PUBREC arrived for a QoS 2 message (written before PUBREL leaves).
     Release {
-        /// Client id.
-        client: ByteString,
         /// Sequence.
         seq: u64,
     },
     /// A queued message was acknowledged, expired or dropped.
     Complete {
-        /// Client id.
-        client: ByteString,
         /// Sequence.
         seq: u64,
     },
@@ -211,7 +205,7 @@ enum Cmd {
 /// Sends changes to the writer thread. Cheap to clone.
 #[derive(Clone)]
 pub struct StoreHandle {
-    tx: mpsc::Sender<Cmd>,
+    tx: inbox::Sender<Cmd>,
     durable: bool,
     healthy: Arc<AtomicBool>,
 }
@@ -241,21 +235,21 @@ impl StoreHandle {
     /// Records a change and hands `waiter` the outcome once it is committed (durable mode)
     /// or at once (periodic mode).
     pub fn send_waiting(&self, op: Op, waiter: Waiter) {
-        if let Err(mpsc::SendError(Cmd::Op(_, Some(w)))) = self.tx.send(Cmd::Op(op, Some(waiter))) {
+        if let Err(Cmd::Op(_, Some(w))) = self.tx.send(Cmd::Op(op, Some(waiter))) {
             Waiter::finish_all(std::iter::once(w), false);
         }
     }
 
     /// Commits everything sent so far, then runs `done`.
     pub fn flush(&self, done: Done) {
-        if let Err(mpsc::SendError(Cmd::Flush(done))) = self.tx.send(Cmd::Flush(done)) {
+        if let Err(Cmd::Flush(done)) = self.tx.send(Cmd::Flush(done)) {
             done(false);
         }
     }
 
     /// Commits everything sent so far and stops the writer; runs `done` after.
     pub fn shutdown(&self, done: Done) {
-        if let Err(mpsc::SendError(Cmd::Shutdown(done))) = self.tx.send(Cmd::Shutdown(done)) {
+        if let Err(Cmd::Shutdown(done)) = self.tx.send(Cmd::Shutdown(done)) {
             done(false);
         }
     }
@@ -329,7 +323,7 @@ pub fn open(config: &PersistenceConfig, metrics: Arc<Metrics>) -> Result<Option<
         retained = recovered.retained.len(), wills = recovered.wills.len(),
         "store opened ({:?} mode)", config.mode
     );
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = inbox::inbox();
     let healthy = Arc::new(AtomicBool::new(true));
     let w = writer::Writer::new(db, wal, model, config, metrics, healthy.clone());
     let thread = std::thread::Builder::new()

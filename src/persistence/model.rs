@@ -1,20 +1,24 @@
 //! The writer's picture of what is on disk, and the changes waiting for the next commit.
 //!
-//! Every [`Op`] updates the picture and records the rows to write or delete in `pending`;
-//! a later change to the same row replaces the earlier one, so a message queued and
-//! acknowledged between two commits never reaches the disk (in periodic mode, and in durable
-//! mode whenever the acknowledgement arrives while the previous commit is being written:
-//! under load, most of them). In durable mode every row change is also appended to a log
-//! ([`Model::log`]) that the writer makes durable in the write-ahead log before anything
-//! waits on it ([`super::wal`]). Plain data, no I/O.
+//! Queue entries and messages, the rows that change with every QoS 1/2 message, are kept as
+//! structs ([`Model`]'s queues by client number, messages by id) that know whether the store
+//! file has them; the rows to write at the next commit are derived from them then
+//! ([`Model::commit_rows`]), so a message queued and acknowledged between two commits never
+//! reaches the store file. The other rows (sessions, subscriptions, retained messages, wills,
+//! incoming QoS 2 ids) go through `pending`, where a later change of a row replaces the
+//! earlier one. In durable mode every row change is also appended to a log ([`Model::log`])
+//! that the writer makes durable in the write-ahead log before anything waits on it
+//! ([`super::wal`]). Plain data, no I/O.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use bytestring::ByteString;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
-use super::records::{encode, Clock, EntryRecord, MessageRecord, SessionRecord};
+use super::records::{encode, Clock, EntryRecord, MessageRecord, RawBytes, SessionRecord};
 use super::Op;
+use crate::message::Message;
 
 /// One row of one table.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -35,29 +39,88 @@ pub enum Key {
     Will(String),
 }
 
+/// [`Key`] borrowing its strings, for the log: the same variants in the same order, so the
+/// same encoding.
+#[derive(serde::Serialize)]
+enum KeyRef<'a> {
+    #[allow(dead_code)]
+    Session(&'a str),
+    #[allow(dead_code)]
+    Sub(&'a str, &'a str),
+    Queue(&'a str, u64),
+    Message(u64),
+}
+
 /// The rows to write (`Some`) or delete (`None`) at the next commit.
 pub type Pending = FxHashMap<Key, Option<Vec<u8>>>;
+
+/// Whether the store file has a row as the model does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Row {
+    /// Not in the store file yet.
+    New,
+    /// In the store file, changed since.
+    Changed,
+    /// In the store file as it is.
+    Stored,
+}
+
+/// One queue entry.
+#[derive(Debug)]
+struct Entry {
+    record: EntryRecord,
+    row: Row,
+}
+
+/// The queue entries of one client.
+#[derive(Debug)]
+struct ClientQueue {
+    client: ByteString,
+    entries: FxHashMap<u64, Entry>,
+}
+
+/// A message queue entries refer to.
+#[derive(Debug)]
+struct StoredMessage {
+    /// Queue entries referring to it.
+    refs: u32,
+    /// Not in the store file yet: what to write (the message, and when it was received).
+    new: Option<(Arc<Message>, u64)>,
+}
 
 /// What the writer knows is (or will be) on disk.
 #[derive(Debug, Default)]
 pub struct Model {
-    /// Queue entries by (client, sequence).
-    pub entries: BTreeMap<(ByteString, u64), EntryRecord>,
+    /// Client numbers of the queues (a client keeps its number until its session ends).
+    client_numbers: FxHashMap<ByteString, u32>,
+    /// Queues by client number (`None`: a free number).
+    queues: Vec<Option<ClientQueue>>,
+    /// The client number of each queue entry, by sequence number (unique across clients: the
+    /// ops that change an entry name only its sequence).
+    owners: FxHashMap<u64, u32>,
+    /// The last clients looked up, with their numbers (see [`Model::known_client`]).
+    recent_clients: [Option<(ByteString, u32)>; 2],
+    /// Messages by id.
+    messages: FxHashMap<u64, StoredMessage>,
+    /// Entries made or changed since the last commit (some may be gone since).
+    touched_entries: Vec<(u32, u64)>,
+    /// Entries the store file has that are gone.
+    deleted_entries: Vec<(ByteString, u64)>,
+    /// Messages made since the last commit (some may be gone since).
+    touched_messages: Vec<u64>,
+    /// Messages the store file has that are gone.
+    deleted_messages: Vec<u64>,
     /// Subscriptions by (client, filter).
     pub subs: BTreeSet<(String, String)>,
     /// Incoming QoS 2 ids.
     pub incoming: BTreeSet<(ByteString, u16)>,
-    /// Queue entries referring to each message.
-    pub refcount: FxHashMap<u64, u32>,
-    /// Changes not yet committed.
+    /// Changes of the other rows not yet committed.
     pub pending: Pending,
-    /// Queue entries and messages first written by `pending` (not on disk yet): removing one
-    /// drops its pending row instead of writing a delete.
-    unwritten_entries: FxHashSet<(ByteString, u64)>,
-    unwritten_messages: FxHashSet<u64>,
     /// Row changes since the log was last cleared, encoded for the write-ahead log (only
     /// when [`Model::start_log`] was called: durable mode).
     log: Option<Vec<u8>>,
+    /// Scratch space to encode a row in.
+    row: Vec<u8>,
     /// The clocks for the batch of changes being applied (see [`Model::new_batch`]).
     now: Option<Clock>,
 }
@@ -72,9 +135,23 @@ pub struct RowChange {
 }
 
 #[derive(serde::Serialize)]
-struct RowChangeRef<'a> {
-    key: &'a Key,
-    value: Option<super::records::RawBytes<'a>>,
+struct RowChangeRef<'a, K> {
+    key: K,
+    value: Option<RawBytes<'a>>,
+}
+
+/// Appends a row change to the log, if there is one.
+fn log_change<K: serde::Serialize>(log: &mut Option<Vec<u8>>, key: K, value: Option<&[u8]>) {
+    if let Some(log) = log {
+        // postcard only fails on writer errors, and a Vec never refuses bytes.
+        let _ = postcard::to_io(&RowChangeRef { key, value: value.map(RawBytes) }, log);
+    }
+}
+
+/// Encodes `v` into `buf` (emptied first).
+fn encode_into<T: serde::Serialize>(buf: &mut Vec<u8>, v: &T) {
+    buf.clear();
+    let _ = postcard::to_io(v, &mut *buf);
 }
 
 impl Model {
@@ -107,29 +184,58 @@ impl Model {
 
     /// Sets a row (or deletes it, `None`) at the next commit.
     fn set_row(&mut self, key: Key, value: Option<Vec<u8>>) {
-        self.record(&key, value.as_deref());
+        log_change(&mut self.log, &key, value.as_deref());
         self.pending.insert(key, value);
     }
 
-    /// Drops the pending write of a row the store does not have yet. The log still records
-    /// a delete: an earlier batch of the log may have written the row.
-    fn forget_row(&mut self, key: Key) {
-        self.record(&key, None);
-        self.pending.remove(&key);
+    /// True when the next commit has something to write.
+    pub fn has_changes(&self) -> bool {
+        !(self.pending.is_empty()
+            && self.touched_entries.is_empty()
+            && self.deleted_entries.is_empty()
+            && self.touched_messages.is_empty()
+            && self.deleted_messages.is_empty())
     }
 
-    fn record(&mut self, key: &Key, value: Option<&[u8]>) {
-        if let Some(log) = &mut self.log {
-            // postcard only fails on writer errors, and a Vec never refuses bytes.
-            let _ = postcard::to_io(&RowChangeRef { key, value: value.map(super::records::RawBytes) }, log);
+    /// The queue and message rows the next commit writes (`Some`) or deletes (`None`), to be
+    /// written after `pending`'s.
+    pub fn commit_rows(&self) -> Vec<(Key, Option<Vec<u8>>)> {
+        let mut rows = Vec::new();
+        for &(n, seq) in &self.touched_entries {
+            let Some(Some(q)) = self.queues.get(n as usize) else { continue };
+            if let Some(e) = q.entries.get(&seq).filter(|e| e.row != Row::Stored) {
+                rows.push((Key::Queue(q.client.clone(), seq), Some(encode(&e.record))));
+            }
         }
+        for (client, seq) in &self.deleted_entries {
+            rows.push((Key::Queue(client.clone(), *seq), None));
+        }
+        for id in &self.touched_messages {
+            if let Some((m, received)) = self.messages.get(id).and_then(|m| m.new.as_ref()) {
+                rows.push((Key::Message(*id), Some(MessageRecord::encode_message_received(m, *received))));
+            }
+        }
+        rows.extend(self.deleted_messages.iter().map(|id| (Key::Message(*id), None)));
+        rows
     }
 
-    /// The pending changes are on disk.
+    /// The pending changes and [`Model::commit_rows`] are in the store file.
     pub fn committed(&mut self) {
         self.pending.clear();
-        self.unwritten_entries.clear();
-        self.unwritten_messages.clear();
+        for (n, seq) in self.touched_entries.drain(..) {
+            if let Some(e) =
+                self.queues.get_mut(n as usize).and_then(Option::as_mut).and_then(|q| q.entries.get_mut(&seq))
+            {
+                e.row = Row::Stored;
+            }
+        }
+        for id in self.touched_messages.drain(..) {
+            if let Some(m) = self.messages.get_mut(&id) {
+                m.new = None;
+            }
+        }
+        self.deleted_entries.clear();
+        self.deleted_messages.clear();
     }
 
     /// Applies one change.
@@ -154,13 +260,11 @@ impl Model {
             }
             Op::Routed { msg_id, message, targets, incoming } => {
                 if !targets.is_empty() {
-                    let row = MessageRecord::encode_message_at(&message, self.clock());
-                    self.set_row(Key::Message(msg_id), Some(row));
-                    self.unwritten_messages.insert(msg_id);
-                    self.refcount.insert(msg_id, u32::try_from(targets.len()).unwrap_or(u32::MAX));
+                    self.put_message(msg_id, message, targets.len());
                 }
-                for (client, seq, entry) in targets {
-                    self.put_entry(client, seq, entry);
+                for (client, seq, record) in targets {
+                    let n = self.client_number(&client);
+                    self.put_entry(n, seq, record);
                 }
                 if let Some((client, id)) = incoming {
                     self.incoming.insert((client.clone(), id));
@@ -172,19 +276,13 @@ impl Model {
                 let row = message.map(|m| MessageRecord::encode_message_at(&m, now));
                 self.set_row(Key::Retained(topic), row);
             }
-            Op::Assign { client, seq, packet_id } => {
-                if let Some(mut e) = self.entries.get(&(client.clone(), seq)).cloned() {
-                    e.packet_id = Some(packet_id);
-                    self.put_entry(client, seq, e);
+            Op::Assign { seq, packet_id } => self.update_entry(seq, |e| e.packet_id = Some(packet_id)),
+            Op::Release { seq } => self.update_entry(seq, |e| e.released = true),
+            Op::Complete { seq } => {
+                if let Some(n) = self.owners.remove(&seq) {
+                    self.remove_entry(n, seq);
                 }
             }
-            Op::Release { client, seq } => {
-                if let Some(mut e) = self.entries.get(&(client.clone(), seq)).cloned() {
-                    e.released = true;
-                    self.put_entry(client, seq, e);
-                }
-            }
-            Op::Complete { client, seq } => self.remove_entry(client, seq),
             Op::IncomingDone { client, packet_id } => {
                 if self.incoming.remove(&(client.clone(), packet_id)) {
                     self.set_row(Key::Incoming(client, packet_id), None);
@@ -196,49 +294,137 @@ impl Model {
         }
     }
 
-    fn put_entry(&mut self, client: ByteString, seq: u64, entry: EntryRecord) {
-        self.set_row(Key::Queue(client.clone(), seq), Some(encode(&entry)));
-        // A new entry is not on disk yet; an update (packet id, released) is as before.
-        if self.entries.insert((client.clone(), seq), entry).is_none() {
-            self.unwritten_entries.insert((client, seq));
+    /// The number of a client that has a queue, if it has one.
+    fn known_client(&mut self, client: &ByteString) -> Option<u32> {
+        // The ids of the last clients looked up, held so that their addresses stay theirs: an
+        // op carries the session's or the router's shared copy of the id, so comparing the
+        // address and length is enough.
+        for (id, n) in self.recent_clients.iter().flatten() {
+            if id.as_ptr() == client.as_ptr() && id.len() == client.len() {
+                return Some(*n);
+            }
+        }
+        let n = *self.client_numbers.get(client)?;
+        self.recent_clients.rotate_right(1);
+        self.recent_clients[0] = Some((client.clone(), n));
+        Some(n)
+    }
+
+    /// The number of a client, given one if it has none.
+    fn client_number(&mut self, client: &ByteString) -> u32 {
+        if let Some(n) = self.known_client(client) {
+            return n;
+        }
+        let queue = ClientQueue { client: client.clone(), entries: FxHashMap::default() };
+        let n = match self.queues.iter().position(Option::is_none) {
+            Some(free) => {
+                self.queues[free] = Some(queue);
+                free
+            }
+            None => {
+                self.queues.push(Some(queue));
+                self.queues.len() - 1
+            }
+        };
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        self.client_numbers.insert(client.clone(), n);
+        n
+    }
+
+    fn queue(&mut self, n: u32) -> Option<&mut ClientQueue> {
+        self.queues.get_mut(n as usize).and_then(Option::as_mut)
+    }
+
+    fn put_message(&mut self, msg_id: u64, message: Arc<Message>, refs: usize) {
+        let received = MessageRecord::received_unix_ms(&message, self.clock());
+        if self.log.is_some() {
+            self.row.clear();
+            MessageRecord::encode_message_into(&mut self.row, &message, received);
+            log_change(&mut self.log, KeyRef::Message(msg_id), Some(&self.row));
+        }
+        let refs = u32::try_from(refs).unwrap_or(u32::MAX);
+        self.messages.insert(msg_id, StoredMessage { refs, new: Some((message, received)) });
+        self.touched_messages.push(msg_id);
+    }
+
+    fn put_entry(&mut self, n: u32, seq: u64, record: EntryRecord) {
+        let Some(q) = self.queues.get_mut(n as usize).and_then(Option::as_mut) else { return };
+        if self.log.is_some() {
+            encode_into(&mut self.row, &record);
+            log_change(&mut self.log, KeyRef::Queue(&q.client, seq), Some(&self.row));
+        }
+        q.entries.insert(seq, Entry { record, row: Row::New });
+        self.owners.insert(seq, n);
+        self.touched_entries.push((n, seq));
+    }
+
+    /// Changes an entry (its packet id, or released).
+    fn update_entry(&mut self, seq: u64, change: impl FnOnce(&mut EntryRecord)) {
+        let Some(&n) = self.owners.get(&seq) else { return };
+        let Some(q) = self.queues.get_mut(n as usize).and_then(Option::as_mut) else { return };
+        let Some(e) = q.entries.get_mut(&seq) else { return };
+        change(&mut e.record);
+        if e.row == Row::Stored {
+            e.row = Row::Changed;
+            self.touched_entries.push((n, seq));
+        }
+        if self.log.is_some() {
+            encode_into(&mut self.row, &e.record);
+            log_change(&mut self.log, KeyRef::Queue(&q.client, seq), Some(&self.row));
         }
     }
 
-    fn remove_entry(&mut self, client: ByteString, seq: u64) {
-        let key = (client, seq);
-        let Some(entry) = self.entries.remove(&key) else { return };
-        let fresh = self.unwritten_entries.remove(&key);
-        let row = Key::Queue(key.0, key.1);
-        match fresh {
-            true => self.forget_row(row),
-            false => self.set_row(row, None),
-        };
-        self.release_message(entry.msg_id);
+    fn remove_entry(&mut self, n: u32, seq: u64) {
+        let Some(q) = self.queues.get_mut(n as usize).and_then(Option::as_mut) else { return };
+        let Some(e) = q.entries.remove(&seq) else { return };
+        // The log records the delete even of a new entry: an earlier frame may hold it.
+        log_change(&mut self.log, KeyRef::Queue(&q.client, seq), None);
+        if e.row != Row::New {
+            self.deleted_entries.push((q.client.clone(), seq));
+        }
+        self.release_message(e.record.msg_id);
     }
 
     fn release_message(&mut self, msg_id: u64) {
-        let left = match self.refcount.get_mut(&msg_id) {
-            Some(n) => {
-                *n = n.saturating_sub(1);
-                *n
-            }
-            None => 0,
-        };
-        if left == 0 {
-            self.refcount.remove(&msg_id);
-            match self.unwritten_messages.remove(&msg_id) {
-                true => self.forget_row(Key::Message(msg_id)),
-                false => self.set_row(Key::Message(msg_id), None),
-            };
+        let Some(m) = self.messages.get_mut(&msg_id) else { return };
+        m.refs = m.refs.saturating_sub(1);
+        if m.refs > 0 {
+            return;
+        }
+        let new = self.messages.remove(&msg_id).is_some_and(|m| m.new.is_some());
+        log_change(&mut self.log, KeyRef::Message(msg_id), None);
+        if !new {
+            self.deleted_messages.push(msg_id);
         }
     }
 
+    /// A queue entry read from the store file at startup.
+    pub fn restore_entry(&mut self, client: &str, seq: u64, record: EntryRecord) {
+        let n = self.client_number(&ByteString::from(client));
+        self.messages.entry(record.msg_id).or_insert(StoredMessage { refs: 0, new: None }).refs += 1;
+        if let Some(q) = self.queue(n) {
+            q.entries.insert(seq, Entry { record, row: Row::Stored });
+            self.owners.insert(seq, n);
+        }
+    }
+
+    /// True when a queue entry refers to the message.
+    pub fn refers_to(&self, msg_id: u64) -> bool {
+        self.messages.contains_key(&msg_id)
+    }
+
     fn end_session(&mut self, client: &str) {
-        let id = ByteString::from(client);
-        let seqs: Vec<u64> =
-            self.entries.range((id.clone(), 0)..=(id.clone(), u64::MAX)).map(|((_, s), _)| *s).collect();
-        for seq in seqs {
-            self.remove_entry(id.clone(), seq);
+        if let Some(n) = self.client_numbers.remove(client) {
+            let seqs: Vec<u64> =
+                self.queue(n).map(|q| q.entries.keys().copied().collect()).unwrap_or_default();
+            for seq in seqs {
+                self.owners.remove(&seq);
+                self.remove_entry(n, seq);
+            }
+            // Entries touched since the last commit are gone; the number may be reused.
+            self.touched_entries.retain(|(c, _)| *c != n);
+            self.queues[n as usize] = None;
+            self.recent_clients = Default::default();
         }
         let subs: Vec<String> = self
             .subs
@@ -250,6 +436,7 @@ impl Model {
             self.subs.remove(&(client.to_owned(), f.clone()));
             self.set_row(Key::Sub(client.to_owned(), f), None);
         }
+        let id = ByteString::from(client);
         let ids: Vec<u16> =
             self.incoming.range((id.clone(), 0)..=(id.clone(), u16::MAX)).map(|(_, id)| *id).collect();
         for packet_id in ids {
@@ -292,19 +479,32 @@ mod tests {
         }
     }
 
+    /// What the next commit writes for `key`: `None` nothing, `Some(None)` a delete.
+    fn row(m: &Model, key: &Key) -> Option<Option<Vec<u8>>> {
+        let mut found = m.pending.get(key).cloned();
+        for (k, v) in m.commit_rows() {
+            if &k == key {
+                found = Some(v);
+            }
+        }
+        found
+    }
+
     #[test]
     fn message_row_lives_while_an_entry_refers_to_it() {
         let mut m = Model::default();
         let targets = vec![("a".into(), 1, entry(7)), ("b".into(), 2, entry(7))];
         m.apply(Op::Routed { msg_id: 7, message: message(), targets, incoming: Some(("p".into(), 3)) });
-        assert!(matches!(m.pending.get(&Key::Message(7)), Some(Some(_))));
-        assert!(matches!(m.pending.get(&Key::Incoming("p".into(), 3)), Some(Some(_))));
+        assert!(matches!(row(&m, &Key::Message(7)), Some(Some(_))));
+        assert!(matches!(row(&m, &Key::Incoming("p".into(), 3)), Some(Some(_))));
         m.committed();
-        m.apply(Op::Complete { client: "a".into(), seq: 1 });
-        assert_eq!(m.pending.get(&Key::Message(7)), None, "still referred to by b");
-        m.apply(Op::Complete { client: "b".into(), seq: 2 });
-        assert_eq!(m.pending.get(&Key::Message(7)), Some(&None));
-        assert_eq!(m.pending.get(&Key::Queue("b".into(), 2)), Some(&None));
+        assert!(!m.has_changes());
+        m.apply(Op::Complete { seq: 1 });
+        assert_eq!(row(&m, &Key::Message(7)), None, "still referred to by b");
+        assert_eq!(row(&m, &Key::Queue("a".into(), 1)), Some(None));
+        m.apply(Op::Complete { seq: 2 });
+        assert_eq!(row(&m, &Key::Message(7)), Some(None));
+        assert_eq!(row(&m, &Key::Queue("b".into(), 2)), Some(None));
     }
 
     #[test]
@@ -312,15 +512,15 @@ mod tests {
         let mut m = Model::default();
         let targets = vec![("a".into(), 1, entry(7)), ("b".into(), 2, entry(7))];
         m.apply(Op::Routed { msg_id: 7, message: message(), targets, incoming: None });
-        m.apply(Op::Assign { client: "a".into(), seq: 1, packet_id: 5 });
-        m.apply(Op::Complete { client: "a".into(), seq: 1 });
-        assert_eq!(m.pending.get(&Key::Queue("a".into(), 1)), None, "no write, no delete");
-        assert!(matches!(m.pending.get(&Key::Message(7)), Some(Some(_))), "b still needs it");
+        m.apply(Op::Assign { seq: 1, packet_id: 5 });
+        m.apply(Op::Complete { seq: 1 });
+        assert_eq!(row(&m, &Key::Queue("a".into(), 1)), None, "no write, no delete");
+        assert!(matches!(row(&m, &Key::Message(7)), Some(Some(_))), "b still needs it");
         m.committed();
         // Written by that commit: removing it now is a delete.
-        m.apply(Op::Complete { client: "b".into(), seq: 2 });
-        assert_eq!(m.pending.get(&Key::Queue("b".into(), 2)), Some(&None));
-        assert_eq!(m.pending.get(&Key::Message(7)), Some(&None));
+        m.apply(Op::Complete { seq: 2 });
+        assert_eq!(row(&m, &Key::Queue("b".into(), 2)), Some(None));
+        assert_eq!(row(&m, &Key::Message(7)), Some(None));
         m.committed();
         m.apply(Op::Routed {
             msg_id: 8,
@@ -328,8 +528,11 @@ mod tests {
             targets: vec![("a".into(), 3, entry(8))],
             incoming: None,
         });
-        m.apply(Op::Complete { client: "a".into(), seq: 3 });
-        assert!(m.pending.is_empty(), "queued and acknowledged within one commit: nothing to write");
+        m.apply(Op::Complete { seq: 3 });
+        assert!(
+            m.commit_rows().is_empty() && m.pending.is_empty(),
+            "queued and acknowledged within one commit: nothing to write"
+        );
     }
 
     #[test]
@@ -341,10 +544,65 @@ mod tests {
             targets: vec![("a".into(), 5, entry(1))],
             incoming: None,
         });
-        m.apply(Op::Assign { client: "a".into(), seq: 5, packet_id: 42 });
-        m.apply(Op::Release { client: "a".into(), seq: 5 });
-        let e = &m.entries[&("a".into(), 5)];
+        m.committed();
+        m.apply(Op::Assign { seq: 5, packet_id: 42 });
+        m.apply(Op::Release { seq: 5 });
+        let Some(Some(bytes)) = row(&m, &Key::Queue("a".into(), 5)) else { panic!("no write") };
+        let e: EntryRecord = super::super::records::decode(&bytes, "entry").unwrap();
         assert_eq!((e.packet_id, e.released), (Some(42), true));
+        assert_eq!(m.commit_rows().len(), 1, "written once");
+    }
+
+    #[test]
+    fn the_log_replays_to_the_rows_the_model_writes() {
+        let mut m = Model::default();
+        m.start_log();
+        m.apply(Op::Routed {
+            msg_id: 1,
+            message: message(),
+            targets: vec![("a".into(), 5, entry(1)), ("b".into(), 6, entry(1))],
+            incoming: None,
+        });
+        m.apply(Op::Assign { seq: 5, packet_id: 42 });
+        m.apply(Op::Complete { seq: 6 });
+        m.apply(Op::SessionUp { client: "a".into(), expiry_secs: 9 });
+        let mut replayed = Pending::default();
+        let mut rest = m.log();
+        while !rest.is_empty() {
+            let (change, tail): (RowChange, &[u8]) = postcard::take_from_bytes(rest).unwrap();
+            replayed.insert(change.key, change.value);
+            rest = tail;
+        }
+        let mut written: Pending = m.pending.clone();
+        written.extend(m.commit_rows());
+        written.insert(Key::Queue("b".into(), 6), None);
+        assert_eq!(replayed, written);
+    }
+
+    #[test]
+    fn copies_of_a_client_id_share_one_queue_and_entries_are_found_by_sequence() {
+        let mut m = Model::default();
+        let first: ByteString = "client".into();
+        m.apply(Op::Routed {
+            msg_id: 1,
+            message: message(),
+            targets: vec![(first, 1, entry(1))],
+            incoming: None,
+        });
+        // A different allocation of the same id.
+        let other: ByteString = String::from("client").into();
+        m.apply(Op::Routed {
+            msg_id: 2,
+            message: message(),
+            targets: vec![(other, 2, entry(2))],
+            incoming: None,
+        });
+        assert_eq!(m.queues.iter().flatten().count(), 1);
+        m.apply(Op::Complete { seq: 1 });
+        m.apply(Op::Complete { seq: 2 });
+        assert!(m.commit_rows().is_empty(), "found and removed before any commit");
+        m.apply(Op::SessionEnd { client: "client".into() });
+        assert!(m.queues.iter().all(Option::is_none) && m.owners.is_empty());
     }
 
     #[test]
@@ -372,8 +630,8 @@ mod tests {
             Key::Sub("a".into(), "x".into()),
             Key::Incoming("a".into(), 9),
         ] {
-            assert_eq!(m.pending.get(&k), Some(&None), "{k:?}");
+            assert_eq!(row(&m, &k), Some(None), "{k:?}");
         }
-        assert!(m.entries.is_empty() && m.subs.is_empty() && m.incoming.is_empty());
+        assert!(m.queues.iter().all(Option::is_none) && m.subs.is_empty() && m.incoming.is_empty());
     }
 }

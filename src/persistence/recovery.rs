@@ -121,11 +121,10 @@ pub fn recover(rows: Rows) -> Result<(Recovered, Model), StoreError> {
             }
             None => s.queue.push_back(delivery),
         }
-        *model.refcount.entry(rec.msg_id).or_default() += 1;
-        model.entries.insert((client.into(), seq), rec);
+        model.restore_entry(&client, seq, rec);
     }
     for id in messages.keys() {
-        if !model.refcount.contains_key(id) {
+        if !model.refers_to(*id) {
             model.pending.insert(Key::Message(*id), None);
         }
     }

@@ -142,8 +142,11 @@ pub fn load(db: &Database) -> Result<Rows, StoreError> {
     Ok(rows)
 }
 
-/// Writes the pending changes in one transaction (one fsync).
-pub fn commit(db: &Database, pending: &Pending) -> Result<(), StoreError> {
+/// Writes row changes (`None`: delete the row) in one transaction (one fsync), in order.
+pub fn commit<'a>(
+    db: &Database,
+    changes: impl IntoIterator<Item = (&'a Key, &'a Option<Vec<u8>>)>,
+) -> Result<(), StoreError> {
     let txn = db.begin_write().map_err(storage)?;
     {
         let mut sessions = txn.open_table(SESSIONS).map_err(storage)?;
@@ -153,7 +156,7 @@ pub fn commit(db: &Database, pending: &Pending) -> Result<(), StoreError> {
         let mut incoming = txn.open_table(INCOMING).map_err(storage)?;
         let mut retained = txn.open_table(RETAINED).map_err(storage)?;
         let mut wills = txn.open_table(WILLS).map_err(storage)?;
-        for (key, row) in pending {
+        for (key, row) in changes {
             let v = row.as_deref();
             match key {
                 Key::Session(c) => put(&mut sessions, c.as_str(), v)?,

@@ -8,20 +8,18 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redb::Database;
 
+use super::inbox::{Empty, Receiver};
 use super::model::Model;
 use super::wal::Wal;
 use super::{store, Cmd, Done, StoreError, Waiter};
 use crate::config::PersistenceConfig;
 use crate::metrics::Metrics;
 
-/// Commands folded into one commit at most (bounds the latency of the first waiter).
-const MAX_BATCH: usize = 8192;
 /// Pause between retries after a failed commit.
 const RETRY: Duration = Duration::from_secs(1);
 /// Durable mode: the store takes the log's changes at least this often...
@@ -74,6 +72,7 @@ impl Writer {
         let mut next_due = Instant::now() + self.interval;
         // While unhealthy, commits are tried no sooner than this (not once per change).
         let mut next_retry = Instant::now();
+        let mut batch = Vec::new();
         loop {
             let healthy = self.healthy.load(Ordering::Relaxed);
             let wait = match (healthy, self.durable()) {
@@ -81,25 +80,19 @@ impl Writer {
                 (true, true) => None,
                 (true, false) => Some(next_due.saturating_duration_since(Instant::now())),
             };
-            let first = match wait {
-                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                Some(t) => rx.recv_timeout(t),
-            };
+            // Everything sent while the previous commit was being written goes into this one.
+            let got = rx.take_all(&mut batch, wait);
             let mut force = false;
             let mut stop: Option<Option<Done>> = None;
             self.model.new_batch();
-            match first {
-                Ok(cmd) => self.take(cmd, &mut force, &mut stop),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => stop = Some(None),
+            if got == Err(Empty::Disconnected) {
+                stop = Some(None);
             }
-            let mut n = 1;
-            while stop.is_none() && n < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(cmd) => self.take(cmd, &mut force, &mut stop),
-                    Err(_) => break,
+            for cmd in batch.drain(..) {
+                if stop.is_some() {
+                    break;
                 }
-                n += 1;
+                self.take(cmd, &mut force, &mut stop);
             }
             let now = Instant::now();
             let due = match healthy {
@@ -158,7 +151,7 @@ impl Writer {
     fn commit(&mut self, checkpoint: bool) {
         let ok = match self.wal.is_some() {
             true => self.append_log(checkpoint),
-            false => self.model.pending.is_empty() || self.write(),
+            false => !self.model.has_changes() || self.write(),
         };
         Waiter::finish_all(self.waiters.drain(..), ok);
     }
@@ -192,7 +185,7 @@ impl Writer {
     fn checkpoint(&mut self) {
         self.last_checkpoint = Instant::now();
         let Some(wal) = &self.wal else { return };
-        if wal.is_empty() && self.model.pending.is_empty() {
+        if wal.is_empty() && !self.model.has_changes() {
             return;
         }
         let result = self.commit_store().and_then(|()| match &mut self.wal {
@@ -240,7 +233,9 @@ impl Writer {
         }
         let Some(db) = &self.db else { return Err(StoreError::Io("store not open".into())) };
         let started = Instant::now();
-        match store::commit(db, &self.model.pending) {
+        let rows = self.model.commit_rows();
+        let changes = self.model.pending.iter().chain(rows.iter().map(|(k, v)| (k, v)));
+        match store::commit(db, changes) {
             Ok(()) => {
                 if self.wal.is_none() {
                     self.metrics.persist_commit_latency.observe(started.elapsed());

@@ -221,7 +221,7 @@ impl Session {
         if delivery.qos != QoS::ExactlyOnce {
             return self.write_publish(delivery, Some(id), false);
         }
-        let op = Op::Assign { client: self.client_id.clone(), seq, packet_id: id };
+        let op = Op::Assign { seq, packet_id: id };
         if store.durable() {
             let addr = ctx.address();
             store.send_then(op, Box::new(move |_| addr.do_send(StoreReady::Publish(id))));
@@ -236,7 +236,7 @@ impl Session {
         let seq = self.outbound.get(id).and_then(|d| d.store_seq);
         match (self.store().cloned(), seq) {
             (Some(store), Some(seq)) => {
-                let op = Op::Release { client: self.client_id.clone(), seq };
+                let op = Op::Release { seq };
                 if store.durable() {
                     let addr = ctx.address();
                     store.send_then(op, Box::new(move |_| addr.do_send(StoreReady::PubRel(id))));
@@ -252,7 +252,7 @@ impl Session {
     /// A stored delivery is finished (acknowledged, expired, dropped).
     pub(super) fn store_complete(&self, store_seq: Option<u64>) {
         if let (Some(store), Some(seq)) = (self.store(), store_seq) {
-            store.send(Op::Complete { client: self.client_id.clone(), seq });
+            store.send(Op::Complete { seq });
         }
     }
 
