@@ -152,7 +152,7 @@ pub enum Op {
         /// The message.
         message: Arc<Message>,
         /// (client, sequence, entry) per persistent subscriber.
-        targets: Vec<(ByteString, u64, EntryRecord)>,
+        targets: Targets,
         /// The publisher's QoS 2 packet id.
         incoming: Option<(ByteString, u16)>,
     },
@@ -195,6 +195,11 @@ pub enum Op {
         will: Option<Box<WillRecord>>,
     },
 }
+
+/// The persistent sessions a message was queued for: (client, sequence, entry). One inline:
+/// most messages have one persistent subscriber, and a heap block made on a session thread
+/// and freed on the writer's costs the session thread to reclaim.
+pub type Targets = smallvec::SmallVec<[(ByteString, u64, EntryRecord); 1]>;
 
 enum Cmd {
     Op(Op, Option<Waiter>),

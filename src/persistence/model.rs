@@ -10,11 +10,9 @@
 //! that the writer makes durable in the write-ahead log before anything waits on it
 //! ([`super::wal`]). Plain data, no I/O.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
-
 use bytestring::ByteString;
 use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
 
 use super::records::{encode, Clock, EntryRecord, MessageRecord, RawBytes, SessionRecord};
 use super::Op;
@@ -84,8 +82,10 @@ struct ClientQueue {
 struct StoredMessage {
     /// Queue entries referring to it.
     refs: u32,
-    /// Not in the store file yet: what to write (the message, and when it was received).
-    new: Option<(Arc<Message>, u64)>,
+    /// Not in the store file yet: its row. (Kept encoded rather than as the message: the
+    /// writer then never drops the last reference to a message, which would leave its memory
+    /// for the session thread that allocated it to reclaim.)
+    new: Option<Vec<u8>>,
 }
 
 /// What the writer knows is (or will be) on disk.
@@ -211,8 +211,8 @@ impl Model {
             rows.push((Key::Queue(client.clone(), *seq), None));
         }
         for id in &self.touched_messages {
-            if let Some((m, received)) = self.messages.get(id).and_then(|m| m.new.as_ref()) {
-                rows.push((Key::Message(*id), Some(MessageRecord::encode_message_received(m, *received))));
+            if let Some(row) = self.messages.get(id).and_then(|m| m.new.as_ref()) {
+                rows.push((Key::Message(*id), Some(row.clone())));
             }
         }
         rows.extend(self.deleted_messages.iter().map(|id| (Key::Message(*id), None)));
@@ -260,7 +260,7 @@ impl Model {
             }
             Op::Routed { msg_id, message, targets, incoming } => {
                 if !targets.is_empty() {
-                    self.put_message(msg_id, message, targets.len());
+                    self.put_message(msg_id, &message, targets.len());
                 }
                 for (client, seq, record) in targets {
                     let n = self.client_number(&client);
@@ -335,15 +335,11 @@ impl Model {
         self.queues.get_mut(n as usize).and_then(Option::as_mut)
     }
 
-    fn put_message(&mut self, msg_id: u64, message: Arc<Message>, refs: usize) {
-        let received = MessageRecord::received_unix_ms(&message, self.clock());
-        if self.log.is_some() {
-            self.row.clear();
-            MessageRecord::encode_message_into(&mut self.row, &message, received);
-            log_change(&mut self.log, KeyRef::Message(msg_id), Some(&self.row));
-        }
+    fn put_message(&mut self, msg_id: u64, message: &Message, refs: usize) {
+        let row = MessageRecord::encode_message_at(message, self.clock());
+        log_change(&mut self.log, KeyRef::Message(msg_id), Some(&row));
         let refs = u32::try_from(refs).unwrap_or(u32::MAX);
-        self.messages.insert(msg_id, StoredMessage { refs, new: Some((message, received)) });
+        self.messages.insert(msg_id, StoredMessage { refs, new: Some(row) });
         self.touched_messages.push(msg_id);
     }
 
@@ -454,6 +450,7 @@ mod tests {
 
     use super::*;
     use crate::message::{Message, MessageProperties};
+    use crate::persistence::Targets;
     use crate::protocol::QoS;
 
     fn message() -> Arc<Message> {
@@ -493,7 +490,7 @@ mod tests {
     #[test]
     fn message_row_lives_while_an_entry_refers_to_it() {
         let mut m = Model::default();
-        let targets = vec![("a".into(), 1, entry(7)), ("b".into(), 2, entry(7))];
+        let targets: Targets = smallvec::smallvec![("a".into(), 1, entry(7)), ("b".into(), 2, entry(7))];
         m.apply(Op::Routed { msg_id: 7, message: message(), targets, incoming: Some(("p".into(), 3)) });
         assert!(matches!(row(&m, &Key::Message(7)), Some(Some(_))));
         assert!(matches!(row(&m, &Key::Incoming("p".into(), 3)), Some(Some(_))));
@@ -510,7 +507,7 @@ mod tests {
     #[test]
     fn an_entry_acknowledged_before_its_commit_never_reaches_the_disk() {
         let mut m = Model::default();
-        let targets = vec![("a".into(), 1, entry(7)), ("b".into(), 2, entry(7))];
+        let targets: Targets = smallvec::smallvec![("a".into(), 1, entry(7)), ("b".into(), 2, entry(7))];
         m.apply(Op::Routed { msg_id: 7, message: message(), targets, incoming: None });
         m.apply(Op::Assign { seq: 1, packet_id: 5 });
         m.apply(Op::Complete { seq: 1 });
@@ -525,7 +522,7 @@ mod tests {
         m.apply(Op::Routed {
             msg_id: 8,
             message: message(),
-            targets: vec![("a".into(), 3, entry(8))],
+            targets: smallvec::smallvec![("a".into(), 3, entry(8))],
             incoming: None,
         });
         m.apply(Op::Complete { seq: 3 });
@@ -541,7 +538,7 @@ mod tests {
         m.apply(Op::Routed {
             msg_id: 1,
             message: message(),
-            targets: vec![("a".into(), 5, entry(1))],
+            targets: smallvec::smallvec![("a".into(), 5, entry(1))],
             incoming: None,
         });
         m.committed();
@@ -560,7 +557,7 @@ mod tests {
         m.apply(Op::Routed {
             msg_id: 1,
             message: message(),
-            targets: vec![("a".into(), 5, entry(1)), ("b".into(), 6, entry(1))],
+            targets: smallvec::smallvec![("a".into(), 5, entry(1)), ("b".into(), 6, entry(1))],
             incoming: None,
         });
         m.apply(Op::Assign { seq: 5, packet_id: 42 });
@@ -586,7 +583,7 @@ mod tests {
         m.apply(Op::Routed {
             msg_id: 1,
             message: message(),
-            targets: vec![(first, 1, entry(1))],
+            targets: smallvec::smallvec![(first, 1, entry(1))],
             incoming: None,
         });
         // A different allocation of the same id.
@@ -594,7 +591,7 @@ mod tests {
         m.apply(Op::Routed {
             msg_id: 2,
             message: message(),
-            targets: vec![(other, 2, entry(2))],
+            targets: smallvec::smallvec![(other, 2, entry(2))],
             incoming: None,
         });
         assert_eq!(m.queues.iter().flatten().count(), 1);
@@ -612,7 +609,7 @@ mod tests {
         m.apply(Op::Routed {
             msg_id: 1,
             message: message(),
-            targets: vec![("a".into(), 5, entry(1))],
+            targets: smallvec::smallvec![("a".into(), 5, entry(1))],
             incoming: Some(("a".into(), 9)),
         });
         let rec = super::super::records::SubRecord::new(

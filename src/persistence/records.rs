@@ -78,29 +78,12 @@ impl MessageRecord {
 
     /// [`MessageRecord::encode_message`] with the clocks read once for a batch of messages.
     pub fn encode_message_at(m: &Message, now: Clock) -> Vec<u8> {
-        Self::encode_message_received(m, Self::received_unix_ms(m, now))
-    }
-
-    /// When a message was received, in Unix milliseconds, given the clocks now.
-    pub fn received_unix_ms(m: &Message, now: Clock) -> u64 {
+        let p = &m.properties;
         let age =
             u64::try_from(now.instant.saturating_duration_since(m.received_at).as_millis()).unwrap_or(0);
-        now.unix_ms.saturating_sub(age)
-    }
-
-    /// The encoded record of a message received at `received_unix_ms`.
-    pub fn encode_message_received(m: &Message, received_unix_ms: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        Self::encode_message_into(&mut out, m, received_unix_ms);
-        out
-    }
-
-    /// Appends the encoded record of a message received at `received_unix_ms` to `out`.
-    pub fn encode_message_into(out: &mut Vec<u8>, m: &Message, received_unix_ms: u64) {
-        let p = &m.properties;
         let user_properties: smallvec::SmallVec<[(&str, &str); 4]> =
             p.user_properties.iter().map(|(k, v)| (&**k, &**v)).collect();
-        let record = MessageRecordRef {
+        encode(&MessageRecordRef {
             topic: &m.topic,
             payload: RawBytes(&m.payload),
             qos: m.qos as u8,
@@ -112,10 +95,8 @@ impl MessageRecord {
             response_topic: p.response_topic.as_deref(),
             correlation_data: p.correlation_data.as_deref().map(RawBytes),
             user_properties: &user_properties,
-            received_unix_ms,
-        };
-        // postcard only fails on writer errors, and a Vec never refuses bytes.
-        let _ = postcard::to_io(&record, out);
+            received_unix_ms: now.unix_ms.saturating_sub(age),
+        })
     }
 
     /// The message again; its age is kept, so message expiry goes on counting.

@@ -13,7 +13,7 @@ use super::RouterState;
 use crate::message::{Message, MessageProperties};
 use crate::metrics::{DropReason, Limit, Metrics};
 use crate::persistence::records::{EntryRecord, MessageRecord, SubRecord, WillRecord};
-use crate::persistence::{Op, StoreHandle, Waiter};
+use crate::persistence::{Op, StoreHandle, Targets, Waiter};
 use crate::protocol::{QoS, ReasonCode};
 
 /// What the broker gives the router beyond the MQTT configuration.
@@ -57,7 +57,7 @@ pub(super) struct OpsState {
     pub(super) sys_retained: usize,
     /// The message being routed has this id once a persistent target needed it.
     msg_id: Option<u64>,
-    targets: Vec<(ByteString, u64, EntryRecord)>,
+    targets: Targets,
     incoming: Option<(ByteString, u16)>,
     done: Option<Waiter>,
 }
@@ -73,7 +73,7 @@ impl OpsState {
             next_seq: 1,
             sys_retained: 0,
             msg_id: None,
-            targets: Vec::new(),
+            targets: Targets::new(),
             incoming: None,
             done: None,
         }
