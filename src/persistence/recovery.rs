@@ -114,6 +114,7 @@ pub fn recover(rows: Rows) -> Result<(Recovered, Model), StoreError> {
             retain: rec.retain,
             subscription_ids: SmallVec::from_vec(rec.subscription_ids.clone()),
             store_seq: Some(seq),
+            transformed: false,
         };
         match rec.packet_id {
             Some(packet_id) => {

@@ -31,6 +31,9 @@ pub struct Delivery {
     /// Key of this delivery in the persistent store (a queue entry of the subscriber's
     /// session), when it was stored.
     pub store_seq: Option<u64>,
+    /// The subscriber's `on-deliver` plugins already ran on `message` (deliveries that arrive
+    /// together go through them in one call; the others when they are written).
+    pub transformed: bool,
 }
 
 /// Router (or the admin API) -> session. One message type, so that a session hands out one

@@ -333,6 +333,7 @@ impl RouterState {
                 subscription_ids: sub.subscription_id.into_iter().collect(),
                 message,
                 store_seq: None,
+                transformed: false,
             };
             let message = delivery.message.clone();
             self.deliver(&msg.client_id, delivery);

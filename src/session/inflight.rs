@@ -275,6 +275,7 @@ mod tests {
             retain: false,
             subscription_ids: Default::default(),
             store_seq: None,
+            transformed: false,
         }
     }
 

@@ -398,7 +398,7 @@ impl Handler<ToSession> for Session {
 impl Session {
     fn on_deliveries(&mut self, batch: Vec<Delivery>, ctx: &mut Context<Self>) {
         self.pending.fetch_sub(batch.len(), Ordering::Relaxed);
-        for delivery in batch {
+        for delivery in self.on_deliver_batch(batch) {
             self.deliver(delivery, ctx);
         }
         if self.shared.ops.backpressure.is_paused() {

@@ -56,6 +56,8 @@ impl Session {
             if let Some(id) = packet_id {
                 self.outbound.abandon(id);
             }
+            // Dropped for good: a stored delivery is done.
+            self.store_complete(d.store_seq);
             return;
         };
         let d = changed.as_ref().unwrap_or(d);

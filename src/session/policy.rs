@@ -288,9 +288,13 @@ impl Session {
         }
     }
 
-    /// Runs the `on-deliver` pipeline for one delivery: `Ok(None)` unchanged, `Ok(Some(d))`
-    /// modified, `Err(())` dropped. The plugins are those of this (the subscriber's) listener.
+    /// Runs the `on-deliver` pipeline for one delivery: `Ok(None)` unchanged (or already
+    /// transformed), `Ok(Some(d))` modified, `Err(())` dropped. The plugins are those of this
+    /// (the subscriber's) listener.
     pub(super) fn on_deliver_hook(&mut self, d: &Delivery) -> Result<Option<Delivery>, ()> {
+        if d.transformed {
+            return Ok(None);
+        }
         let now = self.shared.plugins.load();
         let on_deliver = now.host_with(Hook::OnDeliver, self.listener_index());
         let (Some((host, mask)), Some(identity)) = (on_deliver, self.who()) else {
@@ -298,17 +302,39 @@ impl Session {
         };
         match plugins::with_local(host, |set| set.transform(identity, d.message.clone(), true, mask)) {
             Transformed::Pass(m) if Arc::ptr_eq(&m, &d.message) => Ok(None),
-            Transformed::Pass(m) => {
-                let qos = d.qos.min(m.qos);
-                Ok(Some(Delivery {
-                    message: m,
-                    qos,
-                    retain: d.retain,
-                    subscription_ids: d.subscription_ids.clone(),
-                    store_seq: d.store_seq,
-                }))
-            }
+            Transformed::Pass(m) => Ok(Some(transformed(d.clone(), m))),
             Transformed::Drop(_) => Err(()),
         }
     }
+
+    /// Runs the `on-deliver` pipeline over deliveries that arrived together, in one plugin
+    /// call per [`plugins::TRANSFORM_BATCH`] messages: the dropped ones are left out (a stored
+    /// one is completed), the others carry their message as the plugins left it. Without
+    /// `on-deliver` plugins, or before the client is connected, the batch is returned as it
+    /// is (each delivery then goes through the plugins when it is written).
+    pub(super) fn on_deliver_batch(&mut self, batch: Vec<Delivery>) -> Vec<Delivery> {
+        if self.phase != super::Phase::Connected {
+            return batch;
+        }
+        let now = self.shared.plugins.load();
+        let on_deliver = now.host_with(Hook::OnDeliver, self.listener_index());
+        let (Some((host, mask)), Some(identity)) = (on_deliver, self.who()) else {
+            return batch;
+        };
+        let messages = batch.iter().map(|d| d.message.clone()).collect();
+        let results = plugins::with_local(host, |set| set.transform_batch(identity, messages, true, mask));
+        let mut out = Vec::with_capacity(batch.len());
+        for (d, result) in batch.into_iter().zip(results) {
+            match result {
+                Transformed::Pass(m) => out.push(transformed(d, m)),
+                Transformed::Drop(_) => self.store_complete(d.store_seq),
+            }
+        }
+        out
+    }
+}
+
+/// `d` carrying the message the `on-deliver` plugins left, at most at that message's QoS.
+fn transformed(d: Delivery, message: Arc<Message>) -> Delivery {
+    Delivery { qos: d.qos.min(message.qos), message, transformed: true, ..d }
 }

@@ -218,3 +218,44 @@ async fn a_burst_of_publishes_goes_through_the_plugin_in_one_call_in_order() {
     );
     assert_eq!(&next_publish(&mut sub).await.payload[..], b"last");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_arriving_together_go_through_on_deliver_in_one_call_in_order() {
+    // The router hands a session the deliveries of one turn together; they go to the
+    // subscriber's `on-deliver` plugins in one call, and out in order [MQTT-4.6.0-6]. The
+    // hostile fixture passes messages for well-behaved subscribers and gives `evil-huge-*`
+    // ones an invalid topic, which drops them.
+    let b =
+        TestBroker::with_toml(&plugin_toml("hostile", "hostile", "[plugin.config]\nhook = \"on_deliver\""));
+    let mut sub = connected(&b, Protocol::V5, "sub").await;
+    subscribe(&mut sub, &[("burst/#", QoS::AtLeastOnce)]).await;
+    let mut dropped = connected(&b, Protocol::V5, "evil-huge-1").await;
+    subscribe(&mut dropped, &[("burst/#", QoS::AtLeastOnce)]).await;
+    let mut publ = connected(&b, Protocol::V5, "burst").await;
+    let mut burst = bytes::BytesMut::new();
+    for i in 0..40u16 {
+        let p = Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: format!("burst/{i}").into(),
+            packet_id: Some(i + 1),
+            payload: Bytes::from(i.to_be_bytes().to_vec()),
+            properties: PublishProperties::default(),
+        };
+        aviary::protocol::encode_packet(&Packet::Publish(p), Protocol::V5, &mut burst).unwrap();
+    }
+    publ.send_bytes(&burst).await;
+    for i in 0..40u16 {
+        let got = next_publish(&mut sub).await;
+        assert_eq!(
+            (got.topic.as_ref(), &got.payload[..]),
+            (format!("burst/{i}").as_str(), &i.to_be_bytes()[..])
+        );
+    }
+    no_publish(&mut dropped, 200).await;
+    let host = b.handle.plugins().expect("plugins");
+    let calls = host.stats_of("hostile").expect("hostile").hook(aviary::plugins::Hook::OnDeliver).calls();
+    // One call per message would be 80.
+    assert!((2..=16).contains(&calls), "80 deliveries took {calls} on-deliver calls");
+}

@@ -136,6 +136,7 @@ pub(super) fn merge_into(delivery: &mut Option<Delivery>, message: &Arc<Message>
                     None => smallvec![],
                 },
                 store_seq: None,
+                transformed: false,
             });
         }
         Some(d) => {
