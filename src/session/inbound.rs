@@ -39,9 +39,13 @@ impl Session {
                 ctx,
             );
         }
-        if self.held.is_some() && !matches!(packet, Packet::Publish(_)) {
-            // Whatever this packet does (PUBREL, DISCONNECT...) follows the publishes before it.
-            self.release_held(ctx);
+        if !matches!(packet, Packet::Publish(_)) {
+            // Whatever this packet does (PUBREL, DISCONNECT...) follows the publishes before
+            // it, and its answer their acknowledgements.
+            if self.held.is_some() {
+                self.release_held(ctx);
+            }
+            self.flush_acks(ctx);
         }
         match packet {
             Packet::Publish(p) => self.on_publish(p, ctx),
@@ -191,7 +195,10 @@ impl Session {
         let verdict = self.admit_publish(self.message_of(p), now);
         let seq = self.ack_later(id, qos);
         self.settle_publish(verdict, Some((id, qos, seq)), ctx);
-        self.flush_acks(ctx);
+        match self.mid_burst {
+            true => self.flush_acks(ctx),
+            false => self.flush_acks_after_routing(ctx),
+        }
     }
 
     /// Routes (or drops) an admitted publish and decides its acknowledgement (`ack`: packet

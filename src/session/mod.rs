@@ -108,6 +108,8 @@ pub struct Session {
     session_expiry: u32,
     /// Session Expiry Interval the client sent in CONNECT (0 forbids raising it later).
     connect_expiry_was_zero: bool,
+    /// A packet of the current burst (see [`codec::Inbound::Drained`]) was handled already.
+    mid_burst: bool,
     will: Option<PendingWill>,
     /// Client's Maximum Packet Size.
     client_max_packet: u32,
@@ -218,6 +220,7 @@ impl Session {
                 protocol: Protocol::V3_1_1,
                 client_id: ByteString::new(),
                 packets_in: 0,
+                mid_burst: false,
                 session_expiry: 0,
                 connect_expiry_was_zero: true,
                 will: None,
@@ -361,10 +364,14 @@ impl StreamHandler<Result<Inbound, ReadError>> for Session {
         match item {
             Ok(Inbound::Packet(packet)) => {
                 self.packets_in = self.packets_in.wrapping_add(1);
-                self.on_packet(packet, ctx)
+                self.on_packet(packet, ctx);
+                self.mid_burst = true;
             }
             // The end of a burst: the publishes held for the plugins go.
-            Ok(Inbound::Drained) => self.release_held(ctx),
+            Ok(Inbound::Drained) => {
+                self.mid_burst = false;
+                self.release_held(ctx);
+            }
             Err(ReadError::Io(e)) => {
                 tracing::info!(client_id = %self.client_id, peer = %self.peer_info.addr, error = %e, "connection lost");
                 self.close(ctx, None, true);

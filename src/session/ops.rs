@@ -187,6 +187,18 @@ impl Session {
         self.flush_acks(ctx);
     }
 
+    /// [`Session::flush_acks`] once the tasks woken so far have run: for a publish that came
+    /// alone (a client publishing at a low rate), the router and then the subscribers'
+    /// sessions, so the subscribers are written to before the publisher gets its PUBACK, as
+    /// Mosquitto does. (Written first, the acknowledgement's send and the publisher's wake-up
+    /// delay the delivery: on a 2-core machine the p99 publish-to-delivery time of QoS 1.)
+    /// In a burst, the next publish's flush sends it.
+    pub(super) fn flush_acks_after_routing(&mut self, ctx: &mut Context<Self>) {
+        ctx.spawn(
+            async { tokio::task::yield_now().await }.into_actor(self).map(|(), act, ctx| act.flush_acks(ctx)),
+        );
+    }
+
     /// Sends the acknowledgements at the head of the queue that are decided.
     pub(super) fn flush_acks(&mut self, ctx: &mut Context<Self>) {
         while self.ops.acks.front().is_some_and(|a| a.reason.is_some()) {

@@ -264,3 +264,49 @@ async fn a_subscriber_that_never_reads_does_not_slow_the_others() {
     assert!(got < N, "the overflow was dropped, not buffered without bound: {got}");
     drop(stalled);
 }
+
+#[tokio::test]
+async fn a_lone_publish_reaches_subscribers_before_its_acknowledgement_leaves() {
+    // As Mosquitto does: the subscribers are written to before the publisher gets its PUBACK
+    // (a client subscribed to its own topic sees both on one connection, in that order).
+    // QoS 1 and QoS 2 alike; the acknowledgement still comes [MQTT-4.3.2-2] [MQTT-4.3.3-2].
+    let b = TestBroker::start();
+    let mut raw = Raw::connect(&b).await;
+    raw.protocol = Protocol::V3_1_1;
+    raw.send(&Packet::Connect(Box::new(connect_packet(Protocol::V3_1_1, "echo")))).await;
+    assert!(matches!(raw.recv().await, Some(Packet::ConnAck(_))));
+    raw.send(&Packet::Subscribe(Subscribe {
+        packet_id: 1,
+        subscription_identifier: None,
+        user_properties: vec![],
+        filters: vec![("echo/#".into(), SubscriptionOptions { qos: QoS::ExactlyOnce, ..Default::default() })],
+    }))
+    .await;
+    assert!(matches!(raw.recv().await, Some(Packet::SubAck(_))));
+    for (id, qos) in [(10, QoS::AtLeastOnce), (11, QoS::ExactlyOnce), (12, QoS::AtLeastOnce)] {
+        raw.send(&Packet::Publish(Publish {
+            dup: false,
+            qos,
+            retain: false,
+            topic: format!("echo/{id}").into(),
+            packet_id: Some(id),
+            payload: bytes::Bytes::from_static(b"x"),
+            properties: PublishProperties::default(),
+        }))
+        .await;
+        match raw.recv().await {
+            Some(Packet::Publish(p)) => assert_eq!(p.topic, format!("echo/{id}").as_str()),
+            other => panic!("expected the delivery of {id} first, got {other:?}"),
+        }
+        match (qos, raw.recv().await) {
+            (QoS::AtLeastOnce, Some(Packet::PubAck(a))) | (QoS::ExactlyOnce, Some(Packet::PubRec(a))) => {
+                assert_eq!(a.packet_id, id)
+            }
+            (_, other) => panic!("expected the acknowledgement of {id}, got {other:?}"),
+        }
+        if qos == QoS::ExactlyOnce {
+            raw.send(&Packet::PubRel(PubResponse::success(id))).await;
+            assert!(matches!(raw.recv().await, Some(Packet::PubComp(c)) if c.packet_id == id));
+        }
+    }
+}
