@@ -2,7 +2,9 @@
 
 use crate::bindings::aviary::plugin::types::PublishDecision as Answer;
 use crate::bindings::exports::aviary::plugin::messages::MessageBatch;
-use crate::{Client, Message, Plugin, PublishDecision};
+use std::borrow::Cow;
+
+use crate::{Client, MessageRef, Plugin, PublishDecision};
 
 /// The client of the running hook call, asked for on first use.
 pub fn client() -> Client {
@@ -23,39 +25,52 @@ fn answer(index: u32, d: PublishDecision) -> Answer {
 }
 
 /// A transform's lone message (`on-publish` / `on-deliver`), with its properties when it has
-/// any.
-pub fn message(topic: String, payload: Vec<u8>, qos: u8, retain: bool, has_properties: bool) -> Message {
-    let props = match has_properties {
-        true => crate::host::call_message_properties(0),
-        false => Default::default(),
-    };
-    Message::from_parts(topic, payload, qos, retain, props)
+/// any (asked of the broker when the hook wants them).
+pub fn message(
+    topic: String,
+    payload: Vec<u8>,
+    qos: u8,
+    retain: bool,
+    has_properties: bool,
+) -> MessageRef<'static> {
+    MessageRef::of_call(Cow::Owned(topic), Cow::Owned(payload), qos, retain, 0, has_properties)
 }
 
 /// Runs a transform hook on a lone message (see [`message`]).
-pub fn transform_one(msg: Message, f: impl FnOnce(&Client, Message) -> PublishDecision) -> Answer {
+pub fn transform_one(
+    msg: MessageRef<'_>,
+    f: impl FnOnce(&Client, MessageRef<'_>) -> PublishDecision,
+) -> Answer {
     answer(0, f(&client(), msg))
 }
 
-/// Message `index` of a transform batch: `topic` and `payload` are its byte ranges in the
-/// batch's columns.
-fn batch_message(b: &MessageBatch, index: u32, topic: (usize, usize), payload: (usize, usize)) -> Message {
+/// Message `index` of a transform batch, borrowed from it: `topic` and `payload` are its
+/// byte ranges in the batch's columns.
+fn batch_message(
+    b: &MessageBatch,
+    index: u32,
+    topic: (usize, usize),
+    payload: (usize, usize),
+) -> MessageRef<'_> {
     let flags = b.flags.get(index as usize).copied().unwrap_or(0);
-    let props = match flags & 0b1000 != 0 {
-        true => crate::host::call_message_properties(index),
-        false => Default::default(),
-    };
-    let topic = b.topics.get(topic.0..topic.1).unwrap_or_default().to_owned();
-    let payload = b.payloads.get(payload.0..payload.1).unwrap_or_default().to_vec();
-    Message::from_parts(topic, payload, flags & 0b11, flags & 0b100 != 0, props)
+    let topic = b.topics.get(topic.0..topic.1).unwrap_or_default();
+    let payload = b.payloads.get(payload.0..payload.1).unwrap_or_default();
+    MessageRef::of_call(
+        Cow::Borrowed(topic),
+        Cow::Borrowed(payload),
+        flags & 0b11,
+        flags & 0b100 != 0,
+        index,
+        flags & 0b1000 != 0,
+    )
 }
 
-/// Runs a transform hook (`f`: the plugin's `on_publish` or `on_deliver`) over a batch
-/// (`on-publish-batch` / `on-deliver-batch`): one answer per message, in order. The client of
-/// the call is asked for once, on first use.
+/// Runs a transform hook (`f`: the plugin's `on_publish_ref` or `on_deliver_ref`) over a
+/// batch (`on-publish-batch` / `on-deliver-batch`): one answer per message, in order. The
+/// client of the call is asked for once, on first use.
 pub fn transform_batch(
     batch: MessageBatch,
-    mut f: impl FnMut(&Client, Message) -> PublishDecision,
+    mut f: impl FnMut(&Client, MessageRef<'_>) -> PublishDecision,
 ) -> Vec<Answer> {
     let who = client();
     let n = batch.flags.len();
@@ -155,12 +170,12 @@ macro_rules! __export_plugin {
                     has_properties: bool,
                 ) -> $crate::bindings::aviary::plugin::types::PublishDecision {
                     let msg = $crate::__private::message(topic, payload, qos, retain, has_properties);
-                    __with(|p| $crate::__private::transform_one(msg, |c, m| p.on_publish(c, m)))
+                    __with(|p| $crate::__private::transform_one(msg, |c, m| p.on_publish_ref(c, m)))
                 }
                 fn on_publish_batch(
                     batch: __exports::messages::MessageBatch,
                 ) -> ::std::vec::Vec<$crate::bindings::aviary::plugin::types::PublishDecision> {
-                    __with(|p| $crate::__private::transform_batch(batch, |c, m| p.on_publish(c, m)))
+                    __with(|p| $crate::__private::transform_batch(batch, |c, m| p.on_publish_ref(c, m)))
                 }
                 fn on_deliver(
                     topic: ::std::string::String,
@@ -170,12 +185,12 @@ macro_rules! __export_plugin {
                     has_properties: bool,
                 ) -> $crate::bindings::aviary::plugin::types::PublishDecision {
                     let msg = $crate::__private::message(topic, payload, qos, retain, has_properties);
-                    __with(|p| $crate::__private::transform_one(msg, |c, m| p.on_deliver(c, m)))
+                    __with(|p| $crate::__private::transform_one(msg, |c, m| p.on_deliver_ref(c, m)))
                 }
                 fn on_deliver_batch(
                     batch: __exports::messages::MessageBatch,
                 ) -> ::std::vec::Vec<$crate::bindings::aviary::plugin::types::PublishDecision> {
-                    __with(|p| $crate::__private::transform_batch(batch, |c, m| p.on_deliver(c, m)))
+                    __with(|p| $crate::__private::transform_batch(batch, |c, m| p.on_deliver_ref(c, m)))
                 }
             }
 

@@ -37,6 +37,7 @@
 mod builders;
 mod client;
 pub mod host;
+mod message_ref;
 mod plugin;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
@@ -75,6 +76,7 @@ pub use bindings::aviary::plugin::types::{
 };
 pub use client::Client;
 pub use host::{kv, metrics};
+pub use message_ref::MessageRef;
 pub use plugin::PublishDecision;
 pub use plugin::{InitError, Plugin};
 /// Re-exported for `#[derive(Deserialize)]` on plugin configs.

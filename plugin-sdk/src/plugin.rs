@@ -2,7 +2,9 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::{AckReason, AuthDecision, AuthzDecision, Client, Connect, Message, SubDecision, Subscription};
+use crate::{
+    AckReason, AuthDecision, AuthzDecision, Client, Connect, Message, MessageRef, SubDecision, Subscription,
+};
 
 /// The answer of `on_publish` / `on_deliver`.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +80,19 @@ pub trait Plugin: Sized + 'static {
     /// Once per subscriber, before delivery: pass, modify or drop.
     fn on_deliver(&self, _subscriber: &Client, _msg: Message) -> PublishDecision {
         PublishDecision::Pass
+    }
+
+    /// `on_publish` on a message not copied yet: write this one instead when most messages
+    /// pass unchanged, and a message the hook only looks at costs no copy
+    /// ([`MessageRef::into_message`] makes the owned message a `Modify` needs). The default
+    /// makes the owned message and calls `on_publish`.
+    fn on_publish_ref(&self, sender: &Client, msg: MessageRef<'_>) -> PublishDecision {
+        self.on_publish(sender, msg.into_message())
+    }
+
+    /// `on_deliver` on a message not copied yet (see [`Plugin::on_publish_ref`]).
+    fn on_deliver_ref(&self, subscriber: &Client, msg: MessageRef<'_>) -> PublishDecision {
+        self.on_deliver(subscriber, msg.into_message())
     }
 
     /// Topic filters (`sensors/#`, `a/+/b`) limiting `on_publish` and `on_deliver` to the

@@ -271,6 +271,9 @@ impl Session {
         match self.phase {
             Phase::Detaching | Phase::Closed => return,
             Phase::Connected => {
+                // Acknowledgements already decided (one waiting for the router's turn, say)
+                // go before the connection closes.
+                let _ = self.send_decided_acks();
                 if let (Some(reason), true) = (reason, self.protocol.is_v5()) {
                     let mut disconnect = Disconnect { reason, ..Default::default() };
                     // Reason strings are always allowed on DISCONNECT [MQTT-3.1.2-29].

@@ -201,6 +201,15 @@ impl Session {
 
     /// Sends the acknowledgements at the head of the queue that are decided.
     pub(super) fn flush_acks(&mut self, ctx: &mut Context<Self>) {
+        if let Some(reason) = self.send_decided_acks() {
+            // MQTT 3.x cannot say no in an acknowledgement: close instead.
+            self.violation(ctx, reason, "publish refused");
+        }
+    }
+
+    /// Sends the decided acknowledgements at the head of the queue; stops at a refusal an
+    /// MQTT 3.x client cannot be told, and returns its reason (the connection must close).
+    pub(super) fn send_decided_acks(&mut self) -> Option<ReasonCode> {
         while self.ops.acks.front().is_some_and(|a| a.reason.is_some()) {
             let Some(PendingAck { packet_id, qos, reason: Some(reason), .. }) = self.ops.acks.pop_front()
             else {
@@ -212,8 +221,7 @@ impl Session {
                     self.incoming_qos2.remove(&packet_id);
                 }
                 if !self.protocol.is_v5() {
-                    // MQTT 3.x cannot say no in an acknowledgement: close instead.
-                    return self.violation(ctx, reason, "publish refused");
+                    return Some(reason);
                 }
             }
             let r = PubResponse { reason, ..PubResponse::success(packet_id) };
@@ -222,6 +230,7 @@ impl Session {
                 _ => Packet::PubAck(r),
             });
         }
+        None
     }
 
     /// Sends a delivery that just got packet id `id`: a QoS 2 message of a persistent session

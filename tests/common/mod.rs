@@ -284,6 +284,9 @@ pub struct Raw {
     pub stream: TcpStream,
     buf: BytesMut,
     pub protocol: Protocol,
+    /// Packets set aside by a helper waiting for another one (see [`Raw::put_back`]); `recv`
+    /// returns them first.
+    put_back: std::collections::VecDeque<Packet>,
 }
 
 impl Raw {
@@ -294,7 +297,7 @@ impl Raw {
     /// Connects to any broker (a spawned process, say).
     pub async fn connect_addr(addr: SocketAddr) -> Raw {
         let stream = within("tcp connect", TcpStream::connect(addr)).await.unwrap();
-        Raw { stream, buf: BytesMut::new(), protocol: Protocol::V5 }
+        Raw { stream, buf: BytesMut::new(), protocol: Protocol::V5, put_back: Default::default() }
     }
 
     /// Sends raw bytes.
@@ -319,8 +322,17 @@ impl Raw {
         }
     }
 
+    /// Sets aside a packet received while waiting for another (a delivery that came before
+    /// the acknowledgement a helper waits for): the next `recv` returns it.
+    pub fn put_back(&mut self, p: Packet) {
+        self.put_back.push_back(p);
+    }
+
     /// Next packet, or `None` once the broker closed the connection.
     pub async fn recv(&mut self) -> Option<Packet> {
+        if let Some(p) = self.put_back.pop_front() {
+            return Some(p);
+        }
         within("a packet", async {
             loop {
                 if let Some(p) = protocol::decode_packet(&mut self.buf, Some(self.protocol), u32::MAX)

@@ -123,13 +123,20 @@ pub async fn publish(raw: &mut Raw, topic: &str, payload: &[u8], qos: QoS) -> Op
     if qos == QoS::AtMostOnce {
         return None;
     }
-    loop {
+    // A client subscribed to the topic may get its own message first (the broker writes to
+    // subscribers before acknowledging, as Mosquitto does): kept for `next_publish`.
+    let mut early = Vec::new();
+    let reason = loop {
         match raw.recv().await {
-            Some(Packet::PubAck(PubResponse { packet_id: 7, reason, .. })) => return Some(reason),
-            Some(Packet::Publish(_)) => continue,
+            Some(Packet::PubAck(PubResponse { packet_id: 7, reason, .. })) => break reason,
+            Some(p @ Packet::Publish(_)) => early.push(p),
             other => panic!("expected PUBACK, got {other:?}"),
         }
+    };
+    for p in early {
+        raw.put_back(p);
     }
+    Some(reason)
 }
 
 /// Sends SUBSCRIBE; returns the SUBACK codes.

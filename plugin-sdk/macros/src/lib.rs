@@ -50,8 +50,8 @@ fn hook_flag(method: &str) -> Option<&'static str> {
         "authenticate" => "AUTHENTICATE",
         "authorize_publish" => "AUTHORIZE_PUBLISH",
         "authorize_subscribe" => "AUTHORIZE_SUBSCRIBE",
-        "on_publish" => "ON_PUBLISH",
-        "on_deliver" => "ON_DELIVER",
+        "on_publish" | "on_publish_ref" => "ON_PUBLISH",
+        "on_deliver" | "on_deliver_ref" => "ON_DELIVER",
         _ => return None,
     })
 }

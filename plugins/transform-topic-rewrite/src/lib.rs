@@ -5,7 +5,7 @@
 //! `from = "legacy/+/temp"`, `to = "sensors/{1}/temperature"` turns `legacy/k1/temp` into
 //! `sensors/k1/temperature`.
 
-use aviary_plugin_sdk::{plugin, serde::Deserialize, Client, InitError, Message, Plugin, PublishDecision};
+use aviary_plugin_sdk::{plugin, serde::Deserialize, Client, InitError, MessageRef, Plugin, PublishDecision};
 
 /// One `[[plugin.config.rules]]` table.
 #[derive(Debug, Deserialize, Clone)]
@@ -109,11 +109,12 @@ impl Plugin for Rewrite {
         Ok(Rewrite(config.rules.into_iter().map(compile).collect()))
     }
 
-    fn on_publish(&self, _sender: &Client, msg: Message) -> PublishDecision {
+    // Most topics match no rule: looking at the borrowed topic copies nothing.
+    fn on_publish_ref(&self, _sender: &Client, msg: MessageRef<'_>) -> PublishDecision {
         for rule in &self.0 {
-            if let Some((plus, hash)) = capture(&rule.from, &msg.topic) {
+            if let Some((plus, hash)) = capture(&rule.from, msg.topic()) {
                 let topic = render(&rule.to, &plus, hash);
-                return PublishDecision::Modify(msg.with_topic(topic));
+                return PublishDecision::Modify(msg.into_message().with_topic(topic));
             }
         }
         PublishDecision::Pass
@@ -123,6 +124,7 @@ impl Plugin for Rewrite {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aviary_plugin_sdk::Message;
     use aviary_plugin_sdk::serde_json::json;
     use aviary_plugin_sdk::testing;
 
@@ -134,7 +136,7 @@ mod tests {
         ]}))
         .unwrap();
         let c = Client::new("x");
-        let topic = |t: &str| match p.on_publish(&c, Message::new(t, "")) {
+        let topic = |t: &str| match p.on_publish_ref(&c, MessageRef::from(&Message::new(t, ""))) {
             PublishDecision::Modify(m) => Some(m.topic),
             _ => None,
         };

@@ -110,10 +110,12 @@ impl RouterState {
             Some(s) => s.durable(),
             None => false,
         };
-        let publisher_persistent =
-            message.publisher.as_ref().and_then(|p| self.clients.get(p)).is_some_and(|e| e.persistent());
-        if let (Some(id), true, Some(p)) = (incoming_qos2, publisher_persistent, &message.publisher) {
-            self.ops.incoming = Some((p.clone(), id));
+        // A persistent publisher's QoS 2 packet id is stored with the message (looked up only
+        // for QoS 2).
+        if let (Some(id), Some(p)) = (incoming_qos2, &message.publisher) {
+            if self.clients.get(p).is_some_and(|e| e.persistent()) {
+                self.ops.incoming = Some((p.clone(), id));
+            }
         }
         if durable {
             self.ops.done = Some(Waiter::Ack(reply.clone(), seq));
