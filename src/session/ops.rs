@@ -236,12 +236,15 @@ impl Session {
     /// Sends a delivery that just got packet id `id`: a QoS 2 message of a persistent session
     /// waits, in durable mode, until its packet id is on disk.
     pub(super) fn send_new(&mut self, delivery: &Delivery, id: u16, ctx: &mut Context<Self>) {
-        let (Some(store), Some(seq)) = (self.store().cloned(), delivery.store_seq) else {
+        // Only a stored QoS 2 delivery records its packet id (checked before the store
+        // handle is cloned: three reference counts per delivery).
+        let seq = match delivery.store_seq {
+            Some(seq) if delivery.qos == QoS::ExactlyOnce => seq,
+            _ => return self.write_publish(delivery, Some(id), false),
+        };
+        let Some(store) = self.store().cloned() else {
             return self.write_publish(delivery, Some(id), false);
         };
-        if delivery.qos != QoS::ExactlyOnce {
-            return self.write_publish(delivery, Some(id), false);
-        }
         let op = Op::Assign { seq, packet_id: id };
         if store.durable() {
             let addr = ctx.address();
