@@ -259,3 +259,45 @@ async fn deliveries_arriving_together_go_through_on_deliver_in_one_call_in_order
     // One call per message would be 80.
     assert!((2..=16).contains(&calls), "80 deliveries took {calls} on-deliver calls");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_delivery_an_on_deliver_plugin_drops_is_gone_for_good() {
+    // The hostile fixture's `on-deliver` gives `evil-huge-*` subscribers an invalid topic: the
+    // delivery is dropped. For a persistent session in durable mode the stored entry goes too:
+    // after a restart without the plugin, nothing is redelivered.
+    let dir = std::env::temp_dir().join(format!("aviary-ondeliver-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = format!("[persistence]\nmode = \"durable\"\npath = {:?}\n", dir.join("store.redb"));
+    let hostile = plugin_toml("hostile", "hostile", "[plugin.config]\nhook = \"on_deliver\"");
+    let b = TestBroker::with_toml(&format!("{store}{hostile}"));
+    let mut sub = crate::common::Raw::connect(&b).await;
+    let mut c = aviary::protocol::ConnectProperties::default();
+    c.session_expiry_interval = Some(3600);
+    let mut connect = crate::common::connect_packet(Protocol::V5, "evil-huge-1");
+    connect.properties = c;
+    sub.protocol = Protocol::V5;
+    sub.send(&Packet::Connect(Box::new(connect.clone()))).await;
+    assert!(matches!(sub.recv().await, Some(Packet::ConnAck(_))));
+    subscribe(&mut sub, &[("kept/#", QoS::AtLeastOnce)]).await;
+    let mut publ = connected(&b, Protocol::V5, "pub").await;
+    assert_eq!(publish(&mut publ, "kept/1", b"x", QoS::AtLeastOnce).await, Some(ReasonCode::Success));
+    no_publish(&mut sub, 300).await;
+    drop(sub);
+    drop(publ);
+    // Stopping the broker (dropping its handle) waits for the store.
+    drop(b);
+
+    let b = TestBroker::with_toml(&store);
+    let mut sub = crate::common::Raw::connect(&b).await;
+    sub.protocol = Protocol::V5;
+    connect.clean_start = false;
+    sub.send(&Packet::Connect(Box::new(connect))).await;
+    match sub.recv().await {
+        Some(Packet::ConnAck(a)) => assert!(a.session_present, "the session was stored"),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    no_publish(&mut sub, 500).await;
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
