@@ -341,6 +341,12 @@ impl Model {
         let refs = u32::try_from(refs).unwrap_or(u32::MAX);
         self.messages.insert(msg_id, StoredMessage { refs, new: Some(row) });
         self.touched_messages.push(msg_id);
+        if self.touched_messages.len() > 2 * self.messages.len() + 1024 {
+            // Most were acknowledged since (periodic mode commits every 30 s by default):
+            // keep the list as long as what is live.
+            let messages = &self.messages;
+            self.touched_messages.retain(|id| messages.get(id).is_some_and(|m| m.new.is_some()));
+        }
     }
 
     fn put_entry(&mut self, n: u32, seq: u64, record: EntryRecord) {
@@ -352,6 +358,18 @@ impl Model {
         q.entries.insert(seq, Entry { record, row: Row::New });
         self.owners.insert(seq, n);
         self.touched_entries.push((n, seq));
+        if self.touched_entries.len() > 2 * self.owners.len() + 1024 {
+            // As for messages: drop what is gone since.
+            let (queues, owners) = (&self.queues, &self.owners);
+            self.touched_entries.retain(|&(n, seq)| {
+                owners.get(&seq) == Some(&n)
+                    && queues
+                        .get(n as usize)
+                        .and_then(Option::as_ref)
+                        .and_then(|q| q.entries.get(&seq))
+                        .is_some_and(|e| e.row != Row::Stored)
+            });
+        }
     }
 
     /// Changes an entry (its packet id, or released).
@@ -574,6 +592,20 @@ mod tests {
         written.extend(m.commit_rows());
         written.insert(Key::Queue("b".into(), 6), None);
         assert_eq!(replayed, written);
+    }
+
+    #[test]
+    fn what_waits_for_the_next_commit_stays_as_long_as_what_is_live() {
+        // Periodic mode commits every 30 s: messages queued and acknowledged meanwhile must
+        // not pile up in the lists of what to write.
+        let mut m = Model::default();
+        for i in 0..100_000u64 {
+            let targets: Targets = smallvec::smallvec![("a".into(), i, entry(i))];
+            m.apply(Op::Routed { msg_id: i, message: message(), targets, incoming: None });
+            m.apply(Op::Complete { seq: i });
+        }
+        assert!(m.touched_entries.len() <= 1024 + 2 && m.touched_messages.len() <= 1024 + 2);
+        assert!(m.commit_rows().is_empty());
     }
 
     #[test]
