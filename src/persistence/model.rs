@@ -95,6 +95,8 @@ pub struct Model {
     client_numbers: FxHashMap<ByteString, u32>,
     /// Queues by client number (`None`: a free number).
     queues: Vec<Option<ClientQueue>>,
+    /// Numbers whose client's session ended, to give again.
+    free_numbers: Vec<u32>,
     /// The client number of each queue entry, by sequence number (unique across clients: the
     /// ops that change an entry name only its sequence).
     owners: FxHashMap<u64, u32>,
@@ -316,17 +318,16 @@ impl Model {
             return n;
         }
         let queue = ClientQueue { client: client.clone(), entries: FxHashMap::default() };
-        let n = match self.queues.iter().position(Option::is_none) {
+        let n = match self.free_numbers.pop() {
             Some(free) => {
-                self.queues[free] = Some(queue);
+                self.queues[free as usize] = Some(queue);
                 free
             }
             None => {
                 self.queues.push(Some(queue));
-                self.queues.len() - 1
+                u32::try_from(self.queues.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
         self.client_numbers.insert(client.clone(), n);
         n
     }
@@ -435,9 +436,10 @@ impl Model {
                 self.owners.remove(&seq);
                 self.remove_entry(n, seq);
             }
-            // Entries touched since the last commit are gone; the number may be reused.
-            self.touched_entries.retain(|(c, _)| *c != n);
+            // The number may be given again; what `touched_entries` still says about it
+            // finds nothing (sequence numbers are never reused).
             self.queues[n as usize] = None;
+            self.free_numbers.push(n);
             self.recent_clients = Default::default();
         }
         let subs: Vec<String> = self
