@@ -272,10 +272,9 @@ async fn a_stored_delivery_an_on_deliver_plugin_drops_is_gone_for_good() {
     let hostile = plugin_toml("hostile", "hostile", "[plugin.config]\nhook = \"on_deliver\"");
     let b = TestBroker::with_toml(&format!("{store}{hostile}"));
     let mut sub = crate::common::Raw::connect(&b).await;
-    let mut c = aviary::protocol::ConnectProperties::default();
-    c.session_expiry_interval = Some(3600);
     let mut connect = crate::common::connect_packet(Protocol::V5, "evil-huge-1");
-    connect.properties = c;
+    connect.properties =
+        aviary::protocol::ConnectProperties { session_expiry_interval: Some(3600), ..Default::default() };
     sub.protocol = Protocol::V5;
     sub.send(&Packet::Connect(Box::new(connect.clone()))).await;
     assert!(matches!(sub.recv().await, Some(Packet::ConnAck(_))));
