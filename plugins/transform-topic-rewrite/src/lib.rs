@@ -124,9 +124,9 @@ impl Plugin for Rewrite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aviary_plugin_sdk::Message;
     use aviary_plugin_sdk::serde_json::json;
     use aviary_plugin_sdk::testing;
+    use aviary_plugin_sdk::Message;
 
     #[test]
     fn captures_feed_the_template() {
