@@ -55,10 +55,8 @@ impl RouterState {
                 entry.outgoing.push(delivery);
                 return;
             }
-            self.store_delivery(client_id, &mut delivery);
-            if let Some(entry) = self.clients.get_mut(client_id) {
-                entry.outgoing.push(delivery);
-            }
+            self.ops.store_delivery(client_id, entry.persistent(), &mut delivery);
+            entry.outgoing.push(delivery);
             return;
         }
         if delivery.qos == QoS::AtMostOnce && !self.config.queue_qos0_messages {
@@ -74,10 +72,8 @@ impl RouterState {
             return;
         }
         entry.queued_bytes += size;
-        self.store_delivery(client_id, &mut delivery);
-        if let Some(entry) = self.clients.get_mut(client_id) {
-            entry.queued.push_back(delivery);
-        }
+        self.ops.store_delivery(client_id, entry.persistent(), &mut delivery);
+        entry.queued.push_back(delivery);
     }
 
     /// The router took a publish from its mailbox (counted for [`crate::flow`]).

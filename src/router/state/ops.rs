@@ -79,6 +79,42 @@ impl OpsState {
         }
     }
 
+    /// Marks a delivery to a session (`persistent`: one that outlives its connection) for
+    /// the store (QoS 1/2 only).
+    pub(super) fn store_delivery(
+        &mut self,
+        client_id: &ByteString,
+        persistent: bool,
+        delivery: &mut Delivery,
+    ) {
+        if self.store.is_none()
+            || !persistent
+            || delivery.qos == QoS::AtMostOnce
+            || is_sys(&delivery.message.topic)
+        {
+            return;
+        }
+        let msg_id = *self.msg_id.get_or_insert_with(|| {
+            self.next_msg_id += 1;
+            self.next_msg_id - 1
+        });
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        delivery.store_seq = Some(seq);
+        self.targets.push((
+            client_id.clone(),
+            seq,
+            EntryRecord {
+                msg_id,
+                qos: delivery.qos as u8,
+                retain: delivery.retain,
+                subscription_ids: delivery.subscription_ids.to_vec(),
+                packet_id: None,
+                released: false,
+            },
+        ));
+    }
+
     pub(super) fn send(&self, op: impl FnOnce() -> Op) {
         if let Some(store) = &self.store {
             store.send(op());
@@ -159,38 +195,6 @@ impl RouterState {
         } else {
             self.ops.send(|| Op::Retain { topic: topic.to_string(), message: Some(message.clone()) });
         }
-    }
-
-    /// Marks a delivery to a persistent session for the store (QoS 1/2 only).
-    pub(super) fn store_delivery(&mut self, client_id: &ByteString, delivery: &mut Delivery) {
-        let persistent = self.clients.get(client_id).is_some_and(|e| e.persistent());
-        let ops = &mut self.ops;
-        if ops.store.is_none()
-            || !persistent
-            || delivery.qos == QoS::AtMostOnce
-            || is_sys(&delivery.message.topic)
-        {
-            return;
-        }
-        let msg_id = *ops.msg_id.get_or_insert_with(|| {
-            ops.next_msg_id += 1;
-            ops.next_msg_id - 1
-        });
-        let seq = ops.next_seq;
-        ops.next_seq += 1;
-        delivery.store_seq = Some(seq);
-        ops.targets.push((
-            client_id.clone(),
-            seq,
-            EntryRecord {
-                msg_id,
-                qos: delivery.qos as u8,
-                retain: delivery.retain,
-                subscription_ids: delivery.subscription_ids.to_vec(),
-                packet_id: None,
-                released: false,
-            },
-        ));
     }
 
     /// Ends a publish: the store learns which persistent sessions got the message; then the
