@@ -169,8 +169,10 @@ impl Session {
     /// Decides the acknowledgement `seq` reserved by [`Session::ack_later`] (sent by the next
     /// [`Session::flush_acks`] once those before it are decided too).
     pub(super) fn settle_ack(&mut self, seq: u64, reason: ReasonCode) {
-        if let Some(a) = self.ops.acks.iter_mut().find(|a| a.seq == seq) {
-            a.reason = Some(reason);
+        // The queue is in increasing `seq` order (only ever pushed at the back with the next
+        // number): a store commit settles dozens at once, so no linear search.
+        if let Ok(i) = self.ops.acks.binary_search_by_key(&seq, |a| a.seq) {
+            self.ops.acks[i].reason = Some(reason);
         }
     }
 
