@@ -83,8 +83,8 @@ struct StoredMessage {
     /// Queue entries referring to it.
     refs: u32,
     /// Not in the store file yet: its row. (Kept encoded rather than as the message: the
-    /// writer then never drops the last reference to a message, which would leave its memory
-    /// for the session thread that allocated it to reclaim.)
+    /// writer lets go of the message at once, while sessions still hold it, so the session
+    /// thread that allocated it is almost always the one that frees it.)
     new: Option<Vec<u8>>,
 }
 
