@@ -150,6 +150,11 @@ fn log_change<K: serde::Serialize>(log: &mut Option<Vec<u8>>, key: K, value: Opt
     }
 }
 
+/// The queue of client number `n`.
+fn queue_mut(queues: &mut [Option<ClientQueue>], n: u32) -> Option<&mut ClientQueue> {
+    queues.get_mut(n as usize).and_then(Option::as_mut)
+}
+
 /// Encodes `v` into `buf` (emptied first).
 fn encode_into<T: serde::Serialize>(buf: &mut Vec<u8>, v: &T) {
     buf.clear();
@@ -225,9 +230,7 @@ impl Model {
     pub fn committed(&mut self) {
         self.pending.clear();
         for (n, seq) in self.touched_entries.drain(..) {
-            if let Some(e) =
-                self.queues.get_mut(n as usize).and_then(Option::as_mut).and_then(|q| q.entries.get_mut(&seq))
-            {
+            if let Some(e) = queue_mut(&mut self.queues, n).and_then(|q| q.entries.get_mut(&seq)) {
                 e.row = Row::Stored;
             }
         }
@@ -332,10 +335,6 @@ impl Model {
         n
     }
 
-    fn queue(&mut self, n: u32) -> Option<&mut ClientQueue> {
-        self.queues.get_mut(n as usize).and_then(Option::as_mut)
-    }
-
     fn put_message(&mut self, msg_id: u64, message: &Message, refs: usize) {
         let row = MessageRecord::encode_message_at(message, self.clock());
         log_change(&mut self.log, KeyRef::Message(msg_id), Some(&row));
@@ -351,7 +350,7 @@ impl Model {
     }
 
     fn put_entry(&mut self, n: u32, seq: u64, record: EntryRecord) {
-        let Some(q) = self.queues.get_mut(n as usize).and_then(Option::as_mut) else { return };
+        let Some(q) = queue_mut(&mut self.queues, n) else { return };
         if self.log.is_some() {
             encode_into(&mut self.row, &record);
             log_change(&mut self.log, KeyRef::Queue(&q.client, seq), Some(&self.row));
@@ -376,7 +375,7 @@ impl Model {
     /// Changes an entry (its packet id, or released).
     fn update_entry(&mut self, seq: u64, change: impl FnOnce(&mut EntryRecord)) {
         let Some(&n) = self.owners.get(&seq) else { return };
-        let Some(q) = self.queues.get_mut(n as usize).and_then(Option::as_mut) else { return };
+        let Some(q) = queue_mut(&mut self.queues, n) else { return };
         let Some(e) = q.entries.get_mut(&seq) else { return };
         change(&mut e.record);
         if e.row == Row::Stored {
@@ -390,7 +389,7 @@ impl Model {
     }
 
     fn remove_entry(&mut self, n: u32, seq: u64) {
-        let Some(q) = self.queues.get_mut(n as usize).and_then(Option::as_mut) else { return };
+        let Some(q) = queue_mut(&mut self.queues, n) else { return };
         let Some(e) = q.entries.remove(&seq) else { return };
         // The log records the delete even of a new entry: an earlier frame may hold it.
         log_change(&mut self.log, KeyRef::Queue(&q.client, seq), None);
@@ -417,7 +416,7 @@ impl Model {
     pub fn restore_entry(&mut self, client: &str, seq: u64, record: EntryRecord) {
         let n = self.client_number(&ByteString::from(client));
         self.messages.entry(record.msg_id).or_insert(StoredMessage { refs: 0, new: None }).refs += 1;
-        if let Some(q) = self.queue(n) {
+        if let Some(q) = queue_mut(&mut self.queues, n) {
             q.entries.insert(seq, Entry { record, row: Row::Stored });
             self.owners.insert(seq, n);
         }
@@ -430,8 +429,9 @@ impl Model {
 
     fn end_session(&mut self, client: &str) {
         if let Some(n) = self.client_numbers.remove(client) {
-            let seqs: Vec<u64> =
-                self.queue(n).map(|q| q.entries.keys().copied().collect()).unwrap_or_default();
+            let seqs: Vec<u64> = queue_mut(&mut self.queues, n)
+                .map(|q| q.entries.keys().copied().collect())
+                .unwrap_or_default();
             for seq in seqs {
                 self.owners.remove(&seq);
                 self.remove_entry(n, seq);

@@ -38,10 +38,9 @@ impl Session {
     /// message no plugin transforms is not held).
     pub(super) fn holds_publish(&self, now: &PluginsNow, topic: &str) -> bool {
         self.held.is_some()
-            || (self.who().is_some()
-                && now
-                    .host_with(Hook::OnPublish, self.listener_index())
-                    .is_some_and(|(host, mask)| host.transforms_in(Hook::OnPublish, mask, topic)))
+            || self
+                .transforms(now, Hook::OnPublish)
+                .is_some_and(|(host, mask, _)| host.transforms_in(Hook::OnPublish, mask, topic))
     }
 
     /// Holds a validated publish (`id`: its packet id at QoS 1/2); authorization is decided
@@ -72,8 +71,8 @@ impl Session {
         let batch: Vec<Arc<Message>> =
             held.iter_mut().filter(|h| h.refused.is_none()).filter_map(|h| h.message.take()).collect();
         let now = self.shared.plugins.load();
-        let results = match (now.host_with(Hook::OnPublish, self.listener_index()), self.who()) {
-            (Some((host, mask)), Some(identity)) if !batch.is_empty() => {
+        let results = match self.transforms(&now, Hook::OnPublish) {
+            Some((host, mask, identity)) if !batch.is_empty() => {
                 plugins::with_local(host, |set| set.transform_batch(identity, batch, false, mask))
             }
             _ => batch.into_iter().map(Transformed::Pass).collect(),

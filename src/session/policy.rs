@@ -12,7 +12,7 @@ use super::Session;
 use crate::auth::acl::Action;
 use crate::auth::{AuthAnswer, ConnectRequest, Identity};
 use crate::message::Message;
-use crate::plugins::{self, Hook, SubVerdict, Transformed};
+use crate::plugins::{self, Hook, PluginHost, PluginMask, SubVerdict, Transformed};
 use crate::protocol::{Auth, AuthProperties, Connect, Packet, QoS, ReasonCode};
 use crate::reload::PluginsNow;
 use crate::router::messages::{Delivery, SubscribeFilter};
@@ -174,6 +174,18 @@ impl Session {
         self.identity.as_ref()
     }
 
+    /// The plugin host and selection of this client's listener when one of its plugins has
+    /// the transform `hook` (`on-publish`: this client as the sender, `on-deliver`: as the
+    /// subscriber), with the identity the plugins see; `None` before authentication.
+    pub(super) fn transforms<'a>(
+        &'a self,
+        now: &'a PluginsNow,
+        hook: Hook,
+    ) -> Option<(&'a Arc<PluginHost>, &'a PluginMask, &'a Arc<Identity>)> {
+        let (host, mask) = now.host_with(hook, self.listener_index())?;
+        Some((host, mask, self.who()?))
+    }
+
     /// Authorizes and transforms a PUBLISH: the message to route, or the reason code to
     /// acknowledge with.
     pub(super) fn admit_publish(
@@ -186,8 +198,7 @@ impl Session {
             tracing::debug!(client_id = %self.client_id, topic = %message.topic, "publish not authorized");
             return Err(ReasonCode::NotAuthorized);
         }
-        let on_publish = now.host_with(Hook::OnPublish, self.listener_index());
-        let (Some((host, mask)), Some(identity)) = (on_publish, self.who()) else {
+        let Some((host, mask, identity)) = self.transforms(now, Hook::OnPublish) else {
             return Ok(message);
         };
         match plugins::with_local(host, |set| set.transform(identity, message, false, mask)) {
@@ -296,8 +307,7 @@ impl Session {
             return Ok(None);
         }
         let now = self.shared.plugins.load();
-        let on_deliver = now.host_with(Hook::OnDeliver, self.listener_index());
-        let (Some((host, mask)), Some(identity)) = (on_deliver, self.who()) else {
+        let Some((host, mask, identity)) = self.transforms(&now, Hook::OnDeliver) else {
             return Ok(None);
         };
         match plugins::with_local(host, |set| set.transform(identity, d.message.clone(), true, mask)) {
@@ -317,8 +327,7 @@ impl Session {
             return batch;
         }
         let now = self.shared.plugins.load();
-        let on_deliver = now.host_with(Hook::OnDeliver, self.listener_index());
-        let (Some((host, mask)), Some(identity)) = (on_deliver, self.who()) else {
+        let Some((host, mask, identity)) = self.transforms(&now, Hook::OnDeliver) else {
             return batch;
         };
         let messages = batch.iter().map(|d| d.message.clone()).collect();
