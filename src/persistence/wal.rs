@@ -112,16 +112,26 @@ impl Wal {
     }
 
     /// Empties the log (after a checkpoint put everything in it into the store): a new
-    /// generation starts at offset 0, whose first header is zeroed until a frame replaces it.
+    /// generation starts at offset 0. The log counts as empty from here on, whatever the
+    /// disk says below: the next frame goes to offset 0 with the new generation, so frames of
+    /// the old one are never read again (replaying them would only repeat what the store
+    /// has). The first header is zeroed in place, in a block the file already has, before
+    /// the file gives back what lies past its preallocated part: on a full disk, zeroing
+    /// after cutting the file to nothing needs a new block and fails, and a log that then
+    /// went on appending at its old length left a hole at offset 0 that hid every later
+    /// frame from [`replay`].
     pub fn reset(&mut self) -> io::Result<()> {
-        if self.len > self.allocated {
-            self.file.set_len(self.allocated)?;
+        let had = std::mem::take(&mut self.len);
+        self.generation += 1;
+        if had == 0 {
+            return Ok(());
         }
         self.file.write_all_at(&[0; HEADER], 0)?;
-        self.file.sync_data()?;
-        self.generation += 1;
-        self.len = 0;
-        Ok(())
+        let keep = self.allocated.max(HEADER as u64);
+        if had > keep {
+            self.file.set_len(keep)?;
+        }
+        self.file.sync_data()
     }
 }
 
@@ -266,6 +276,37 @@ mod tests {
         wal.append(&change(Key::Message(2), Some(b"b"))).unwrap();
         let r = replay(&path).unwrap();
         assert_eq!((r.frames, r.rows.keys().cloned().collect::<Vec<_>>()), (1, vec![Key::Message(2)]));
+    }
+
+    #[test]
+    fn a_reset_that_cannot_write_still_empties_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_of(&dir.path().join("s.redb"));
+        let mut wal = Wal::open(&path, None).unwrap();
+        wal.allocated = 0; // as on a disk too full to preallocate
+        wal.append(&change(Key::Message(1), Some(b"in the store already"))).unwrap();
+        wal.append(&change(Key::Message(9), Some(b"so is this"))).unwrap();
+        // The disk refuses every write (as a full one refused the zeroed header).
+        wal.file = File::open(&path).unwrap();
+        assert!(wal.reset().is_err());
+        assert!(wal.is_empty(), "the checkpoint has what the log held: the log is empty");
+        wal.file = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        wal.append(&change(Key::Message(2), Some(b"new"))).unwrap();
+        let r = replay(&path).unwrap();
+        assert_eq!((r.frames, r.rows.keys().cloned().collect::<Vec<_>>()), (1, vec![Key::Message(2)]));
+    }
+
+    #[test]
+    fn a_reset_gives_back_what_lies_past_the_first_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_of(&dir.path().join("s.redb"));
+        let mut wal = Wal::open(&path, None).unwrap();
+        wal.allocated = 0;
+        wal.file.set_len(0).unwrap();
+        wal.append(&change(Key::Message(1), Some(&[1; 10_000]))).unwrap();
+        wal.reset().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), HEADER as u64);
+        assert_eq!(replay(&path).unwrap().frames, 0);
     }
 
     #[test]

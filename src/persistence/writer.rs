@@ -188,11 +188,12 @@ impl Writer {
         if wal.is_empty() && !self.model.has_changes() {
             return;
         }
-        let result = self.commit_store().and_then(|()| match &mut self.wal {
-            Some(wal) => wal.reset().map_err(|e| StoreError::Io(e.to_string())),
-            None => Ok(()),
-        });
+        let result = self.commit_store();
         if result.is_ok() {
+            if let Some(Err(e)) = self.wal.as_mut().map(Wal::reset) {
+                // The log is empty all the same (its next frame overwrites the old ones).
+                tracing::warn!(error = %e, "could not clear the write-ahead log's first frame after a checkpoint");
+            }
             self.metrics.persist_checkpoints.inc();
             self.metrics.persist_log_bytes.set(0);
         }
