@@ -98,7 +98,7 @@ fn connack(v5: bool) -> ConnAck {
     } else {
         ConnAckProperties::default()
     };
-    ConnAck { session_present: true, reason: ReasonCode::Success, properties }
+    ConnAck { session_present: true, reason: ReasonCode::Success, properties: properties.into() }
 }
 
 fn publish(v5: bool, qos: QoS) -> Publish {
@@ -123,13 +123,13 @@ fn publish(v5: bool, qos: QoS) -> Publish {
         topic: s("a/b/c"),
         packet_id: (qos != QoS::AtMostOnce).then_some(7),
         payload: Bytes::from_static(b"{\"hello\":1}"),
-        properties,
+        properties: properties.into(),
     }
 }
 
 fn response(v5: bool, reason: ReasonCode) -> PubResponse {
     if v5 {
-        PubResponse { packet_id: 7, reason, properties: ack(true) }
+        PubResponse { packet_id: 7, reason, properties: ack(true).into() }
     } else {
         PubResponse::success(7)
     }
@@ -171,7 +171,7 @@ fn packets(protocol: Protocol) -> Vec<(&'static str, Packet)> {
             "suback",
             Packet::SubAck(SubAck {
                 packet_id: 9,
-                properties: ack(v5),
+                properties: ack(v5).into(),
                 reason_codes: vec![
                     ReasonCode::GrantedQoS2,
                     ReasonCode::Success,
@@ -192,7 +192,7 @@ fn packets(protocol: Protocol) -> Vec<(&'static str, Packet)> {
             "unsuback",
             Packet::UnsubAck(UnsubAck {
                 packet_id: 10,
-                properties: ack(v5),
+                properties: ack(v5).into(),
                 reason_codes: if v5 {
                     vec![ReasonCode::Success, ReasonCode::NoSubscriptionExisted]
                 } else {
@@ -214,7 +214,7 @@ fn packets(protocol: Protocol) -> Vec<(&'static str, Packet)> {
                     reason_string: Some(s("bye")),
                     user_properties: users(),
                     server_reference: Some(s("other:1883")),
-                },
+                }.into(),
             }),
         ));
         out.push((
@@ -226,7 +226,7 @@ fn packets(protocol: Protocol) -> Vec<(&'static str, Packet)> {
                     authentication_data: Some(Bytes::from_static(b"client-final")),
                     reason_string: Some(s("step 2")),
                     user_properties: users(),
-                },
+                }.into(),
             }),
         ));
     }

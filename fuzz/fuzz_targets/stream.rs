@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use aviary::protocol::{decode_packet, DecodeError, Packet, Protocol};
-use aviary::session::codec::{PacketStream, ReadError};
+use aviary::session::codec::{Inbound, PacketStream, ReadError};
 use bytes::BytesMut;
 use futures_core::Stream;
 use libfuzzer_sys::fuzz_target;
@@ -98,7 +98,8 @@ fn session(stream: &[u8], selector: u8) -> (Vec<Packet>, Option<DecodeError>) {
     loop {
         match Pin::new(&mut reader).poll_next(&mut cx) {
             Poll::Pending => {}
-            Poll::Ready(Some(Ok(packet))) => packets.push(packet),
+            Poll::Ready(Some(Ok(Inbound::Packet(packet)))) => packets.push(packet),
+            Poll::Ready(Some(Ok(Inbound::Drained))) => {}
             Poll::Ready(Some(Err(ReadError::Decode(e)))) => {
                 assert!(matches!(Pin::new(&mut reader).poll_next(&mut cx), Poll::Ready(None)));
                 return (packets, Some(e));

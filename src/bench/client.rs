@@ -129,7 +129,7 @@ impl Writer {
             topic: topic.into(),
             packet_id,
             payload,
-            properties: PublishProperties::default(),
+            properties: Default::default(),
         }))
     }
 

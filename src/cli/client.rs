@@ -160,7 +160,8 @@ impl Client {
                 Event::PingDue => self.send(&Packet::PingReq).await?,
                 Event::Packet(Packet::PingResp) => continue,
                 Event::Packet(Packet::Disconnect(d)) => {
-                    let why = d.properties.reason_string.map(|s| format!(": {s}")).unwrap_or_default();
+                    let why =
+                        d.properties.reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default();
                     return Err(CliError::Connection(format!(
                         "the broker disconnected us with {}{why}",
                         describe_reason(d.reason)

@@ -114,7 +114,7 @@ pub async fn run(args: PubArgs) -> Result<(), CliError> {
         topic: args.topic.as_str().into(),
         packet_id: None,
         payload,
-        properties: properties.clone(),
+        properties: properties.clone().into(),
     };
     match single {
         Some(payload) => {
@@ -267,7 +267,8 @@ impl Publisher {
                 Packet::PubRec(r) => (Awaiting::Rec, r),
                 Packet::PubComp(r) => (Awaiting::Comp, r),
                 Packet::Disconnect(d) => {
-                    let why = d.properties.reason_string.map(|s| format!(": {s}")).unwrap_or_default();
+                    let why =
+                        d.properties.reason_string.as_ref().map(|s| format!(": {s}")).unwrap_or_default();
                     return Err(CliError::Connection(format!(
                         "the broker disconnected us with {}{why}",
                         describe_reason(d.reason)

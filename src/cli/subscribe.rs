@@ -259,7 +259,8 @@ mod tests {
                 content_type: Some("text/plain".into()),
                 user_properties: vec![("k".into(), "v".into())],
                 ..Default::default()
-            },
+            }
+            .into(),
         };
         let j = to_json(&p);
         assert_eq!(j["topic"], "a/b");

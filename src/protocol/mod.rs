@@ -9,10 +9,12 @@
 //! - [`encode_packet`] appends one packet to a write buffer, and [`encoded_len`] tells its size
 //!   beforehand (to honour a peer's Maximum Packet Size).
 //! - [`topic`] validates topic names and filters and matches them.
+//! - [`Sparse`] keeps a packet's properties off the packet while it has none.
 
 pub mod error;
 pub mod packet;
 pub mod reason;
+pub mod sparse;
 pub mod topic;
 
 mod codec;
@@ -21,3 +23,4 @@ pub use codec::{decode_packet, encode_packet, encoded_len};
 pub use error::{DecodeError, EncodeError};
 pub use packet::*;
 pub use reason::ReasonCode;
+pub use sparse::Sparse;

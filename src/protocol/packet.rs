@@ -9,6 +9,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 
 use super::reason::ReasonCode;
+use super::sparse::{Empty, Sparse};
 
 /// The protocol level a client asked for in CONNECT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -208,7 +209,7 @@ pub struct ConnAck {
     /// Reason code; the 3.x encoder maps it to a return code 0..=5.
     pub reason: ReasonCode,
     /// MQTT 5 properties.
-    pub properties: ConnAckProperties,
+    pub properties: Sparse<ConnAckProperties>,
 }
 
 /// CONNACK properties (MQTT 5).
@@ -265,8 +266,8 @@ pub struct Publish {
     pub packet_id: Option<u16>,
     /// Application payload.
     pub payload: Bytes,
-    /// MQTT 5 properties.
-    pub properties: PublishProperties,
+    /// MQTT 5 properties (not allocated while there are none).
+    pub properties: Sparse<PublishProperties>,
 }
 
 /// PUBLISH properties (MQTT 5).
@@ -290,6 +291,37 @@ pub struct PublishProperties {
     pub content_type: Option<ByteString>,
 }
 
+static NO_PUBLISH_PROPERTIES: PublishProperties = PublishProperties {
+    payload_format_indicator: None,
+    message_expiry_interval: None,
+    topic_alias: None,
+    response_topic: None,
+    correlation_data: None,
+    user_properties: Vec::new(),
+    subscription_identifiers: Vec::new(),
+    content_type: None,
+};
+
+/// The other properties' empty values, made on first use.
+macro_rules! empty_by_default {
+    ($($t:ty),*) => {$(
+        impl Empty for $t {
+            fn empty() -> &'static Self {
+                static EMPTY: std::sync::LazyLock<$t> = std::sync::LazyLock::new(<$t>::default);
+                &EMPTY
+            }
+        }
+    )*};
+}
+
+empty_by_default!(ConnAckProperties, AckProperties, DisconnectProperties, AuthProperties);
+
+impl Empty for PublishProperties {
+    fn empty() -> &'static Self {
+        &NO_PUBLISH_PROPERTIES
+    }
+}
+
 /// PUBACK, PUBREC, PUBREL and PUBCOMP share this shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PubResponse {
@@ -298,13 +330,13 @@ pub struct PubResponse {
     /// Reason code (MQTT 5; `Success` otherwise).
     pub reason: ReasonCode,
     /// MQTT 5 properties.
-    pub properties: AckProperties,
+    pub properties: Sparse<AckProperties>,
 }
 
 impl PubResponse {
     /// A successful response with no properties.
     pub fn success(packet_id: u16) -> Self {
-        PubResponse { packet_id, reason: ReasonCode::Success, properties: AckProperties::default() }
+        PubResponse { packet_id, reason: ReasonCode::Success, properties: Default::default() }
     }
 }
 
@@ -361,7 +393,7 @@ pub struct SubAck {
     /// Packet identifier of the SUBSCRIBE.
     pub packet_id: u16,
     /// MQTT 5 properties.
-    pub properties: AckProperties,
+    pub properties: Sparse<AckProperties>,
     /// One per filter: granted QoS (0x00..0x02) or a failure code.
     pub reason_codes: Vec<ReasonCode>,
 }
@@ -383,7 +415,7 @@ pub struct UnsubAck {
     /// Packet identifier of the UNSUBSCRIBE.
     pub packet_id: u16,
     /// MQTT 5 properties.
-    pub properties: AckProperties,
+    pub properties: Sparse<AckProperties>,
     /// One per filter (MQTT 5 only; empty for 3.x).
     pub reason_codes: Vec<ReasonCode>,
 }
@@ -394,7 +426,7 @@ pub struct Disconnect {
     /// Reason code (MQTT 5; `Success` = normal disconnection).
     pub reason: ReasonCode,
     /// MQTT 5 properties.
-    pub properties: DisconnectProperties,
+    pub properties: Sparse<DisconnectProperties>,
 }
 
 /// DISCONNECT properties (MQTT 5).
@@ -416,7 +448,7 @@ pub struct Auth {
     /// 0x00 success, 0x18 continue authentication, 0x19 re-authenticate.
     pub reason: ReasonCode,
     /// MQTT 5 properties.
-    pub properties: AuthProperties,
+    pub properties: Sparse<AuthProperties>,
 }
 
 /// AUTH properties (MQTT 5).
@@ -430,4 +462,17 @@ pub struct AuthProperties {
     pub reason_string: Option<ByteString>,
     /// 0x26 User Property.
     pub user_properties: Vec<UserProperty>,
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// A packet is moved several times between the decoder and the session: its properties
+    /// stay off it ([`Sparse`]) and the rare large packets behind a pointer.
+    #[test]
+    fn a_packet_is_no_larger_than_a_publish_without_its_properties() {
+        assert!(std::mem::size_of::<Publish>() <= 80, "Publish: {}", std::mem::size_of::<Publish>());
+        assert!(std::mem::size_of::<Packet>() <= 80, "Packet: {}", std::mem::size_of::<Packet>());
+    }
 }

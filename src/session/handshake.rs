@@ -168,7 +168,11 @@ impl Session {
         if self.protocol.is_v5() {
             properties.reason_string = message.map(Into::into);
         }
-        self.send(&Packet::ConnAck(ConnAck { session_present: false, reason, properties }));
+        self.send(&Packet::ConnAck(ConnAck {
+            session_present: false,
+            reason,
+            properties: properties.into(),
+        }));
         self.close(ctx, None, false);
     }
 
@@ -208,7 +212,7 @@ impl Session {
         self.send(&Packet::ConnAck(ConnAck {
             session_present: reply.session_present,
             reason: ReasonCode::Success,
-            properties: props,
+            properties: props.into(),
         }));
         tracing::info!(
             client_id = %self.client_id, peer = %self.peer_info.addr, listener = %self.peer_info.listener,

@@ -75,7 +75,7 @@ impl Session {
             self.send(&Packet::ConnAck(ConnAck {
                 session_present: false,
                 reason: ReasonCode::UnsupportedProtocolVersion,
-                properties: ConnAckProperties::default(),
+                properties: Default::default(),
             }));
             tracing::info!(peer = %self.peer_info.addr, "closing connection: {e}");
             return self.close(ctx, None, false);
@@ -236,9 +236,11 @@ impl Session {
 
     /// Maps topic aliases to topics (MQTT 5, [MQTT-3.3.2-7..12]).
     fn resolve_topic_alias(&mut self, p: &mut Publish) -> Result<(), (ReasonCode, &'static str)> {
-        let Some(alias) = p.properties.topic_alias.take() else {
+        // Read before written: writing allocates the properties of a publish that has none.
+        let Some(alias) = p.properties.topic_alias else {
             return Ok(());
         };
+        p.properties.topic_alias = None;
         if alias == 0 || alias > self.shared.config.mqtt.topic_alias_maximum {
             return Err((ReasonCode::TopicAliasInvalid, "topic alias out of range"));
         }
@@ -263,7 +265,7 @@ impl Session {
 
     /// The version-neutral message of a PUBLISH.
     pub(super) fn message_of(&self, p: Publish) -> Message {
-        let props = p.properties;
+        let props = p.properties.into_inner();
         Message {
             topic: p.topic,
             payload: p.payload,
@@ -356,7 +358,7 @@ impl Session {
         // SUBACK leaves before the retained messages the router sends [MQTT-3.8.4-1].
         self.send(&Packet::SubAck(SubAck {
             packet_id: s.packet_id,
-            properties: AckProperties::default(),
+            properties: Default::default(),
             reason_codes: codes,
         }));
     }
@@ -422,7 +424,7 @@ impl Session {
         self.shared.router.do_send(messages::Unsubscribe { client_id, filters: u.filters });
         self.send(&Packet::UnsubAck(UnsubAck {
             packet_id: u.packet_id,
-            properties: AckProperties::default(),
+            properties: Default::default(),
             reason_codes: codes,
         }));
     }

@@ -83,7 +83,7 @@ impl Session {
             topic: m.topic.clone(),
             packet_id,
             payload: m.payload.clone(),
-            properties: PublishProperties::default(),
+            properties: Default::default(),
         };
         if self.protocol.is_v5() {
             let p = &m.properties;
@@ -96,7 +96,8 @@ impl Session {
                 user_properties: p.user_properties.clone(),
                 subscription_identifiers: d.subscription_ids.to_vec(),
                 content_type: p.content_type.clone(),
-            };
+            }
+            .into();
             self.apply_topic_alias(&mut publish);
         }
         let packet = Packet::Publish(publish);

@@ -136,7 +136,8 @@ impl Session {
                 authentication_method: step.req.auth_method.as_deref().map(Into::into),
                 authentication_data: Some(data),
                 ..Default::default()
-            },
+            }
+            .into(),
         }));
         self.pending_auth = Some(Box::new(step));
         self.auth_steps += 1;
@@ -161,7 +162,7 @@ impl Session {
             // The method may not change during the exchange.
             return self.refuse(ReasonCode::ProtocolError, Some("unexpected AUTH".into()), ctx);
         }
-        step.req.auth_data = a.properties.authentication_data;
+        step.req.auth_data = a.properties.into_inner().authentication_data;
         self.run_auth(*step, ctx);
     }
 

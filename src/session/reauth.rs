@@ -40,7 +40,7 @@ impl Session {
         if ra.busy || a.reason != expected || !same_method {
             return self.violation(ctx, ReasonCode::ProtocolError, "unexpected AUTH");
         }
-        ra.req.auth_data = a.properties.authentication_data;
+        ra.req.auth_data = a.properties.into_inner().authentication_data;
         ra.busy = true;
         ra.challenged = false;
         let req = ra.req.clone();
@@ -69,7 +69,8 @@ impl Session {
                     authentication_method: method.as_deref().map(Into::into),
                     authentication_data: data,
                     ..Default::default()
-                },
+                }
+                .into(),
             })
         };
         match answer {

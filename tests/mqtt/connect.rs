@@ -69,7 +69,7 @@ async fn empty_client_id_is_assigned_in_v5() {
     let mut raw = Raw::connect(&b).await;
     let ack = raw.handshake(Protocol::V5, "").await;
     assert_eq!(ack.reason, ReasonCode::Success);
-    let id = ack.properties.assigned_client_identifier.expect("assigned id");
+    let id = ack.properties.assigned_client_identifier.clone().expect("assigned id");
     assert!(!id.is_empty());
 }
 

@@ -291,7 +291,7 @@ async fn a_lone_publish_reaches_subscribers_before_its_acknowledgement_leaves() 
             topic: format!("echo/{id}").into(),
             packet_id: Some(id),
             payload: bytes::Bytes::from_static(b"x"),
-            properties: PublishProperties::default(),
+            properties: Default::default(),
         }))
         .await;
         match raw.recv().await {

@@ -77,7 +77,8 @@ async fn properties_are_forwarded_unchanged() {
         correlation_data: Some(Bytes::from_static(b"\x01\x02")),
         user_properties: vec![("a".into(), "1".into()), ("a".into(), "2".into()), ("b".into(), "3".into())],
         ..Default::default()
-    };
+    }
+    .into();
     p.send(&Packet::Publish(m.clone())).await;
     let got = next_publish(&mut s).await;
     assert_eq!(got.properties.payload_format_indicator, Some(1));
@@ -96,7 +97,7 @@ async fn subscription_identifiers_of_every_match_are_sent() {
     subscribe(&mut s, "a/#", q(QoS::AtMostOnce), Some(22)).await;
     let mut p = raw5(&b, "p", |_| {}).await;
     p.send(&Packet::Publish(publish("a/b", QoS::AtMostOnce, false, b"x"))).await;
-    let mut ids = next_publish(&mut s).await.properties.subscription_identifiers;
+    let mut ids = next_publish(&mut s).await.properties.subscription_identifiers.clone();
     ids.sort();
     assert_eq!(ids, vec![11, 22]);
 }

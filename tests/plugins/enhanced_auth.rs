@@ -32,7 +32,8 @@ fn auth(method: &str, data: &[u8]) -> Packet {
             authentication_method: Some(method.into()),
             authentication_data: Some(Bytes::copy_from_slice(data)),
             ..Default::default()
-        },
+        }
+        .into(),
     })
 }
 

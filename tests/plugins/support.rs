@@ -6,8 +6,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use aviary::protocol::{
-    AckProperties, Packet, Protocol, PubResponse, Publish, PublishProperties, QoS, ReasonCode, Subscribe,
-    SubscriptionOptions,
+    Packet, Protocol, PubResponse, Publish, QoS, ReasonCode, Subscribe, SubscriptionOptions,
 };
 use bytes::Bytes;
 
@@ -117,7 +116,7 @@ pub async fn publish(raw: &mut Raw, topic: &str, payload: &[u8], qos: QoS) -> Op
         topic: topic.into(),
         packet_id,
         payload: Bytes::copy_from_slice(payload),
-        properties: PublishProperties::default(),
+        properties: Default::default(),
     }))
     .await;
     if qos == QoS::AtMostOnce {
@@ -166,7 +165,7 @@ pub async fn next_publish(raw: &mut Raw) -> Publish {
                     raw.send(&Packet::PubAck(PubResponse {
                         packet_id: id,
                         reason: ReasonCode::Success,
-                        properties: AckProperties::default(),
+                        properties: Default::default(),
                     }))
                     .await;
                 }

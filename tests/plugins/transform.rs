@@ -83,7 +83,7 @@ async fn mqtt5_properties_reach_the_plugin_and_survive_a_modification() {
             topic: "sensors/t".into(),
             packet_id: None,
             payload: Bytes::from_static(br#"{"t":1}"#),
-            properties,
+            properties: properties.into(),
         }))
         .await;
     let got = next_publish(&mut sub).await;
@@ -163,7 +163,7 @@ async fn a_burst_of_publishes_goes_through_the_plugin_in_one_call_in_order() {
             topic: topic(i).into(),
             packet_id: (qos(i) != QoS::AtMostOnce).then_some(i + 1),
             payload: Bytes::from(i.to_be_bytes().to_vec()),
-            properties: PublishProperties::default(),
+            properties: Default::default(),
         };
         aviary::protocol::encode_packet(&Packet::Publish(p), Protocol::V5, &mut burst).unwrap();
     }
@@ -204,7 +204,7 @@ async fn a_burst_of_publishes_goes_through_the_plugin_in_one_call_in_order() {
         topic: "plain/last".into(),
         packet_id: Some(500),
         payload: Bytes::from_static(b"last"),
-        properties: PublishProperties::default(),
+        properties: Default::default(),
     };
     aviary::protocol::encode_packet(&Packet::Publish(p), Protocol::V5, &mut pair).unwrap();
     let rel = aviary::protocol::PubResponse::success(500);
@@ -241,7 +241,7 @@ async fn deliveries_arriving_together_go_through_on_deliver_in_one_call_in_order
             topic: format!("burst/{i}").into(),
             packet_id: Some(i + 1),
             payload: Bytes::from(i.to_be_bytes().to_vec()),
-            properties: PublishProperties::default(),
+            properties: Default::default(),
         };
         aviary::protocol::encode_packet(&Packet::Publish(p), Protocol::V5, &mut burst).unwrap();
     }

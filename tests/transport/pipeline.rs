@@ -84,7 +84,7 @@ impl Peer {
         peer.send(Packet::ConnAck(ConnAck {
             session_present: false,
             reason: ReasonCode::Success,
-            properties,
+            properties: properties.into(),
         }))
         .await;
         (peer, proc)

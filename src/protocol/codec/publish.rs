@@ -9,6 +9,7 @@ use super::{packet_id, PUBLISH};
 use crate::protocol::error::{DecodeError, EncodeError};
 use crate::protocol::packet::{Protocol, PubResponse, Publish, PublishProperties, QoS};
 use crate::protocol::reason::ReasonCode;
+use crate::protocol::sparse::Sparse;
 use crate::protocol::topic::has_wildcards;
 
 /// A topic name must not be empty [MQTT-4.7.3-1] (in MQTT 5 a PUBLISH may leave it empty when
@@ -27,8 +28,10 @@ pub(super) fn decode_publish(r: &mut Reader, flags: u8, protocol: Protocol) -> R
     let qos = QoS::from_u8((flags >> 1) & 0b11).ok_or(DecodeError::PublishQos3)?;
     let topic = r.string()?;
     let packet_id = if qos == QoS::AtMostOnce { None } else { Some(packet_id(r)?) };
-    let properties: PublishProperties =
-        if protocol.is_v5() { properties::decode(r, PUBLISH)? } else { Default::default() };
+    let properties: Sparse<PublishProperties> = match protocol.is_v5() {
+        true => properties::decode(r, PUBLISH)?,
+        false => Sparse::default(),
+    };
     check_topic_name(&topic, properties.topic_alias.is_some())?;
     Ok(Publish {
         dup: flags & 0b1000 != 0,

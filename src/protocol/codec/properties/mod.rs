@@ -19,6 +19,7 @@ use super::read::Reader;
 use super::write::{measure, Sink};
 use crate::protocol::error::DecodeError;
 use crate::protocol::packet::UserProperty;
+use crate::protocol::sparse::{Empty, Sparse};
 
 pub(super) const PAYLOAD_FORMAT_INDICATOR: u8 = 0x01;
 pub(super) const MESSAGE_EXPIRY_INTERVAL: u8 = 0x02;
@@ -105,6 +106,23 @@ pub(super) trait DecodeProps: Default {
 pub(super) trait WriteProps {
     /// Writes every property (without the Property Length).
     fn write<S: Sink>(&self, s: &mut S);
+}
+
+/// Properties kept off the packet while there are none: the first property read allocates.
+impl<P: DecodeProps + Empty> DecodeProps for Sparse<P> {
+    fn apply(&mut self, id: u8, value: Value, packet_type: u8) -> Result<(), DecodeError> {
+        (**self).apply(id, value, packet_type)
+    }
+
+    fn validate(&self) -> Result<(), DecodeError> {
+        (**self).validate()
+    }
+}
+
+impl<P: WriteProps + Empty> WriteProps for Sparse<P> {
+    fn write<S: Sink>(&self, s: &mut S) {
+        (**self).write(s);
+    }
 }
 
 /// Reads a Property Length and the properties it covers.

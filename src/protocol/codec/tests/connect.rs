@@ -284,7 +284,8 @@ fn connack_each_version() {
             server_reference: Some(s("other:1883")),
             authentication_method: Some(s("SCRAM")),
             authentication_data: Some(b(b"data")),
-        },
+        }
+        .into(),
     };
     round_trip(&Packet::ConnAck(full), V5);
     let refused = ConnAck { reason: ReasonCode::QuotaExceeded, ..ok };

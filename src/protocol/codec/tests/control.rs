@@ -30,12 +30,13 @@ fn disconnect_each_version() {
             reason_string: Some(s("moving")),
             user_properties: vec![(s("a"), s("b"))],
             server_reference: Some(s("elsewhere")),
-        },
+        }
+        .into(),
     };
     round_trip(&Packet::Disconnect(full), V5);
     let props_only = Disconnect {
         reason: ReasonCode::Success,
-        properties: DisconnectProperties { session_expiry_interval: Some(9), ..Default::default() },
+        properties: DisconnectProperties { session_expiry_interval: Some(9), ..Default::default() }.into(),
     };
     round_trip_exact(&Packet::Disconnect(props_only), V5, b"\xE0\x07\x00\x05\x11\x00\x00\x00\x09");
     // A reason code and an empty property section decode like the short forms.
@@ -76,7 +77,8 @@ fn auth() {
             authentication_data: Some(b(b"\x01")),
             reason_string: Some(s("more")),
             user_properties: vec![(s("k"), s("v"))],
-        },
+        }
+        .into(),
     };
     round_trip(&Packet::Auth(cont), V5);
     let bare = Auth { reason: ReasonCode::ReAuthenticate, properties: Default::default() };

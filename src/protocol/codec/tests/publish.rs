@@ -12,7 +12,7 @@ fn publish(qos: QoS, packet_id: Option<u16>) -> Publish {
         topic: s("a/b"),
         packet_id,
         payload: b(b"hi"),
-        properties: PublishProperties::default(),
+        properties: Default::default(),
     }
 }
 
@@ -44,7 +44,8 @@ fn publish_with_all_properties() {
         user_properties: vec![(s("u"), s("1")), (s("u"), s("2"))],
         subscription_identifiers: vec![1, 268_435_455, 128],
         content_type: Some(s("application/json")),
-    };
+    }
+    .into();
     round_trip(&Packet::Publish(p), V5);
 }
 
@@ -191,14 +192,15 @@ fn responses_each_version() {
     let not_found = PubResponse {
         packet_id: 9,
         reason: ReasonCode::PacketIdentifierNotFound,
-        properties: AckProperties { reason_string: Some(s("gone")), user_properties: vec![(s("a"), s("b"))] },
+        properties: AckProperties { reason_string: Some(s("gone")), user_properties: vec![(s("a"), s("b"))] }
+            .into(),
     };
     round_trip(&Packet::PubRel(not_found.clone()), V5);
     round_trip(&Packet::PubComp(not_found), V5);
     let with_props = PubResponse {
         packet_id: 9,
         reason: ReasonCode::Success,
-        properties: AckProperties { reason_string: Some(s("ok")), user_properties: vec![] },
+        properties: AckProperties { reason_string: Some(s("ok")), user_properties: vec![] }.into(),
     };
     round_trip_exact(&Packet::PubAck(with_props), V5, b"\x40\x09\x00\x09\x00\x05\x1F\x00\x02ok");
 }

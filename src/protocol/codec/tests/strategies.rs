@@ -44,7 +44,7 @@ fn connack(protocol: Protocol) -> impl Strategy<Value = Packet> {
     (any::<bool>(), reason, properties).prop_map(|(sp, reason, properties)| {
         // A refusing CONNACK has Session Present 0 [MQTT-3.2.2-6].
         let session_present = sp && reason == ReasonCode::Success;
-        Packet::ConnAck(ConnAck { session_present, reason, properties })
+        Packet::ConnAck(ConnAck { session_present, reason, properties: properties.into() })
     })
 }
 
@@ -65,7 +65,7 @@ fn publish(protocol: Protocol) -> impl Strategy<Value = Packet> {
                 topic,
                 packet_id: if qos0 { None } else { Some(id) },
                 payload,
-                properties,
+                properties: properties.into(),
             })
         })
 }
@@ -73,8 +73,9 @@ fn publish(protocol: Protocol) -> impl Strategy<Value = Packet> {
 fn response(protocol: Protocol, packet_type: u8) -> impl Strategy<Value = PubResponse> {
     let reason =
         if protocol.is_v5() { reason(packet_type).boxed() } else { Just(ReasonCode::Success).boxed() };
-    (packet_id(), reason, ack_properties(protocol.is_v5()))
-        .prop_map(|(packet_id, reason, properties)| PubResponse { packet_id, reason, properties })
+    (packet_id(), reason, ack_properties(protocol.is_v5())).prop_map(|(packet_id, reason, properties)| {
+        PubResponse { packet_id, reason, properties: properties.into() }
+    })
 }
 
 fn options(v5: bool) -> impl Strategy<Value = SubscriptionOptions> {
@@ -123,7 +124,7 @@ fn suback(protocol: Protocol) -> impl Strategy<Value = Packet> {
     };
     (packet_id(), ack_properties(protocol.is_v5()), vec(code, 0..4)).prop_map(
         |(packet_id, properties, reason_codes)| {
-            Packet::SubAck(SubAck { packet_id, properties, reason_codes })
+            Packet::SubAck(SubAck { packet_id, properties: properties.into(), reason_codes })
         },
     )
 }
@@ -139,7 +140,7 @@ fn unsuback(protocol: Protocol) -> impl Strategy<Value = Packet> {
     let codes = if protocol.is_v5() { vec(reason(UNSUBACK), 0..4).boxed() } else { Just(Vec::new()).boxed() };
     (packet_id(), ack_properties(protocol.is_v5()), codes).prop_map(
         |(packet_id, properties, reason_codes)| {
-            Packet::UnsubAck(UnsubAck { packet_id, properties, reason_codes })
+            Packet::UnsubAck(UnsubAck { packet_id, properties: properties.into(), reason_codes })
         },
     )
 }
@@ -157,7 +158,9 @@ fn disconnect(protocol: Protocol) -> BoxedStrategy<Packet> {
         }
     });
     (reason(DISCONNECT), properties)
-        .prop_map(|(reason, properties)| Packet::Disconnect(Disconnect { reason, properties }))
+        .prop_map(|(reason, properties)| {
+            Packet::Disconnect(Disconnect { reason, properties: properties.into() })
+        })
         .boxed()
 }
 
@@ -168,7 +171,8 @@ fn auth() -> impl Strategy<Value = Packet> {
         reason_string: rs,
         user_properties: up,
     });
-    (reason(AUTH), properties).prop_map(|(reason, properties)| Packet::Auth(Auth { reason, properties }))
+    (reason(AUTH), properties)
+        .prop_map(|(reason, properties)| Packet::Auth(Auth { reason, properties: properties.into() }))
 }
 
 /// Any valid packet of `protocol`.

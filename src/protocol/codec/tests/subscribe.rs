@@ -152,7 +152,7 @@ fn suback_each_version() {
     let failures = vec![ReasonCode::NotAuthorized, ReasonCode::TopicFilterInvalid, ReasonCode::QuotaExceeded];
     let p = SubAck {
         packet_id: 5,
-        properties: AckProperties { reason_string: Some(s("no")), user_properties: vec![] },
+        properties: AckProperties { reason_string: Some(s("no")), user_properties: vec![] }.into(),
         reason_codes: failures,
     };
     assert_eq!(encode(&Packet::SubAck(p.clone()), V3_1_1), b"\x90\x05\x00\x05\x80\x80\x80");
@@ -222,7 +222,7 @@ fn unsuback_each_version() {
     round_trip_exact(&p, V3_1, b"\xB0\x02\x00\x03");
     let p = UnsubAck {
         packet_id: 3,
-        properties: AckProperties { reason_string: None, user_properties: vec![(s("a"), s(""))] },
+        properties: AckProperties { reason_string: None, user_properties: vec![(s("a"), s(""))] }.into(),
         reason_codes: vec![ReasonCode::Success, ReasonCode::NoSubscriptionExisted, ReasonCode::NotAuthorized],
     };
     round_trip(&Packet::UnsubAck(p.clone()), V5);
