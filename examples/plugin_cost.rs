@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use aviary::auth::{AuthOverrides, Grants, Identity, Policy};
 use aviary::config::Config;
-use aviary::message::{Message, MessageProperties};
+use aviary::message::Message;
 use aviary::plugins::{PluginHost, PluginMask, PluginSet};
 use aviary::protocol::{Protocol, QoS};
 
@@ -122,7 +122,7 @@ fn main() -> anyhow::Result<()> {
         qos: QoS::AtMostOnce,
         retain: false,
         publisher: Some("sensor-1".into()),
-        properties: MessageProperties::default(),
+        properties: Default::default(),
         received_at: Instant::now(),
     });
     let topic = "sensors/room1/temperature";

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use bytestring::ByteString;
 
+use crate::protocol::sparse::{Empty, Sparse};
 use crate::protocol::QoS;
 
 /// An application message on its way through the broker.
@@ -26,7 +27,7 @@ pub struct Message {
     /// Client id of the publisher (for No Local); `None` for broker-generated messages.
     pub publisher: Option<ByteString>,
     /// Properties forwarded to subscribers.
-    pub properties: MessageProperties,
+    pub properties: Sparse<MessageProperties>,
     /// When the broker received it (message expiry counts from here).
     pub received_at: Instant,
 }
@@ -46,6 +47,21 @@ pub struct MessageProperties {
     pub correlation_data: Option<Bytes>,
     /// User Properties, in order.
     pub user_properties: Vec<(ByteString, ByteString)>,
+}
+
+static NO_MESSAGE_PROPERTIES: MessageProperties = MessageProperties {
+    payload_format_indicator: None,
+    message_expiry_interval: None,
+    content_type: None,
+    response_topic: None,
+    correlation_data: None,
+    user_properties: Vec::new(),
+};
+
+impl Empty for MessageProperties {
+    fn empty() -> &'static Self {
+        &NO_MESSAGE_PROPERTIES
+    }
 }
 
 impl Message {
@@ -80,6 +96,13 @@ impl Message {
 mod tests {
     use super::*;
 
+    /// Every queued message is one of these behind an `Arc`: its MQTT 5 properties stay off it
+    /// while it has none.
+    #[test]
+    fn a_message_without_properties_is_small() {
+        assert!(std::mem::size_of::<Message>() <= 128, "Message: {}", std::mem::size_of::<Message>());
+    }
+
     fn msg(expiry: Option<u32>, at: Instant) -> Message {
         Message {
             topic: "t".into(),
@@ -87,7 +110,7 @@ mod tests {
             qos: QoS::AtMostOnce,
             retain: false,
             publisher: None,
-            properties: MessageProperties { message_expiry_interval: expiry, ..Default::default() },
+            properties: MessageProperties { message_expiry_interval: expiry, ..Default::default() }.into(),
             received_at: at,
         }
     }

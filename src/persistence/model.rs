@@ -469,7 +469,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::message::{Message, MessageProperties};
+    use crate::message::Message;
     use crate::persistence::Targets;
     use crate::protocol::QoS;
 
@@ -480,7 +480,7 @@ mod tests {
             qos: QoS::ExactlyOnce,
             retain: false,
             publisher: None,
-            properties: MessageProperties::default(),
+            properties: Default::default(),
             received_at: Instant::now(),
         })
     }

@@ -120,7 +120,8 @@ impl MessageRecord {
                     .into_iter()
                     .map(|(k, v)| (k.into(), v.into()))
                     .collect(),
-            },
+            }
+            .into(),
             received_at: now.checked_sub(age).unwrap_or(now),
         })
     }
@@ -270,7 +271,8 @@ mod tests {
                 response_topic: Some("r/t".into()),
                 correlation_data: Some(Bytes::from_static(b"c")),
                 user_properties: vec![("k".into(), "v".into())],
-            },
+            }
+            .into(),
             received_at: Instant::now(),
         };
         let by_ref: MessageRecord = decode(&MessageRecord::encode_message(&m), "message").unwrap();

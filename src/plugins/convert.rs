@@ -201,7 +201,8 @@ pub(crate) fn modified(orig: &Message, m: wit::Message, max_payload: usize) -> R
             response_topic: m.response_topic.map(Into::into),
             correlation_data: m.correlation_data.map(Bytes::from),
             user_properties: m.user_properties.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
-        },
+        }
+        .into(),
         received_at: orig.received_at.min(Instant::now()),
     }))
 }

@@ -155,7 +155,8 @@ impl Session {
                 response_topic: p.response_topic.clone(),
                 correlation_data: p.correlation_data.clone(),
                 user_properties: p.user_properties.clone(),
-            },
+            }
+            .into(),
             received_at: Instant::now(),
         };
         PendingWill { message: Arc::new(message), delay_secs: p.will_delay_interval.unwrap_or(0) }

@@ -279,7 +279,8 @@ impl Session {
                 response_topic: props.response_topic,
                 correlation_data: props.correlation_data,
                 user_properties: props.user_properties,
-            },
+            }
+            .into(),
             received_at: super::codec::received_at(),
         }
     }

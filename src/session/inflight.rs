@@ -258,7 +258,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::message::{Message, MessageProperties};
+    use crate::message::Message;
 
     fn delivery(qos: QoS) -> Delivery {
         Delivery {
@@ -268,7 +268,7 @@ mod tests {
                 qos,
                 retain: false,
                 publisher: None,
-                properties: MessageProperties::default(),
+                properties: Default::default(),
                 received_at: Instant::now(),
             }),
             qos,

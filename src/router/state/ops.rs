@@ -10,7 +10,7 @@ use bytestring::ByteString;
 use super::super::messages::{Delivery, PublishAcked, PublishDone, ToSession};
 use super::super::sys::SysTopics;
 use super::RouterState;
-use crate::message::{Message, MessageProperties};
+use crate::message::Message;
 use crate::metrics::{DropReason, Limit, Metrics};
 use crate::persistence::records::{EntryRecord, MessageRecord, SubRecord, WillRecord};
 use crate::persistence::{Op, StoreHandle, Targets, Waiter};
@@ -276,7 +276,7 @@ impl RouterState {
                 qos: QoS::AtMostOnce,
                 retain: true,
                 publisher: None,
-                properties: MessageProperties::default(),
+                properties: Default::default(),
                 received_at: Instant::now(),
             }));
         }
