@@ -39,9 +39,11 @@ for name, by in rows.items():
         continue
     print(f"| {name} | {a:,.1f} | {m:,.1f} | {r:,.1f} | {ratio(a, m)} | {ratio(a, r)} |")
 
-# Aviary with a feature on against plain Aviary, same scenario, medians over the same rounds.
-variants = [("aviary+plugin", "aviary", "one on-publish plugin", "fanin qos0"),
-            ("aviary+acl", "aviary", "native ACL rules", "fanin qos0"),
+# Aviary with a feature on against plain Aviary measured next to it ("aviary+plain"; older
+# result files without it fall back to the round's first run), medians over the same rounds.
+plain = "aviary+plain" if rows["fanin qos0 throughput (msg/s)"]["aviary+plain"] else "aviary"
+variants = [("aviary+plugin", plain, "one on-publish plugin", "fanin qos0"),
+            ("aviary+acl", plain, "native ACL rules", "fanin qos0"),
             ("aviary+durable", "aviary+memory", "durable persistence (persistent subscriber)", "fanin qos1")]
 if any(rows[f"{k} throughput (msg/s)"][v] for v, _, _, k in variants):
     print()
