@@ -227,11 +227,31 @@ mod tests {
         postcard::to_stdvec(&RowChange { key, value: value.map(<[u8]>::to_vec) }).unwrap()
     }
 
-    #[test]
-    fn frames_replay_in_order_and_a_torn_tail_is_ignored() {
+    /// A new log in a temporary directory (which lives as long as the first value).
+    fn new_log() -> (tempfile::TempDir, PathBuf, Wal) {
         let dir = tempfile::tempdir().unwrap();
         let path = path_of(&dir.path().join("s.redb"));
-        let mut wal = Wal::open(&path, None).unwrap();
+        let wal = Wal::open(&path, None).unwrap();
+        (dir, path, wal)
+    }
+
+    /// A new log as if `bytes` had been zero-filled ahead (0: a disk too full to preallocate).
+    fn new_log_allocated(bytes: u64) -> (tempfile::TempDir, PathBuf, Wal) {
+        let (dir, path, mut wal) = new_log();
+        wal.allocated = bytes;
+        wal.file.set_len(bytes).unwrap();
+        (dir, path, wal)
+    }
+
+    /// The frames a replay of `path` reads and the rows they change.
+    fn replayed(path: &Path) -> (usize, Vec<Key>) {
+        let r = replay(path).unwrap();
+        (r.frames, r.rows.keys().cloned().collect())
+    }
+
+    #[test]
+    fn frames_replay_in_order_and_a_torn_tail_is_ignored() {
+        let (_dir, path, mut wal) = new_log();
         let mut first = change(Key::Message(1), Some(b"m1"));
         first.extend(change(Key::Queue("c".into(), 1), Some(b"e1")));
         wal.append(&first).unwrap();
@@ -261,9 +281,7 @@ mod tests {
 
     #[test]
     fn a_frame_with_a_bad_checksum_ends_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = path_of(&dir.path().join("s.redb"));
-        let mut wal = Wal::open(&path, None).unwrap();
+        let (_dir, path, mut wal) = new_log();
         wal.append(&change(Key::Message(1), Some(b"a"))).unwrap();
         wal.append(&change(Key::Message(2), Some(b"b"))).unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
@@ -276,9 +294,7 @@ mod tests {
 
     #[test]
     fn reset_empties_the_log_and_frames_of_the_old_generation_are_never_replayed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = path_of(&dir.path().join("s.redb"));
-        let mut wal = Wal::open(&path, None).unwrap();
+        let (_dir, path, mut wal) = new_log();
         wal.append(&change(Key::Message(1), Some(b"a"))).unwrap();
         wal.append(&change(Key::Message(9), Some(b"old"))).unwrap();
         wal.reset().unwrap();
@@ -286,16 +302,12 @@ mod tests {
         assert_eq!(replay(&path).unwrap().frames, 0, "nothing after a reset");
         // Same length as the old first frame: the old second frame follows it on disk.
         wal.append(&change(Key::Message(2), Some(b"b"))).unwrap();
-        let r = replay(&path).unwrap();
-        assert_eq!((r.frames, r.rows.keys().cloned().collect::<Vec<_>>()), (1, vec![Key::Message(2)]));
+        assert_eq!(replayed(&path), (1, vec![Key::Message(2)]));
     }
 
     #[test]
     fn a_reset_that_cannot_write_still_empties_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = path_of(&dir.path().join("s.redb"));
-        let mut wal = Wal::open(&path, None).unwrap();
-        wal.allocated = 0; // as on a disk too full to preallocate
+        let (_dir, path, mut wal) = new_log_allocated(0); // as on a disk too full to preallocate
         wal.append(&change(Key::Message(1), Some(b"in the store already"))).unwrap();
         wal.append(&change(Key::Message(9), Some(b"so is this"))).unwrap();
         // The disk refuses every write (as a full one refused the zeroed header).
@@ -304,17 +316,12 @@ mod tests {
         assert!(wal.is_empty(), "the checkpoint has what the log held: the log is empty");
         wal.file = OpenOptions::new().read(true).write(true).open(&path).unwrap();
         wal.append(&change(Key::Message(2), Some(b"new"))).unwrap();
-        let r = replay(&path).unwrap();
-        assert_eq!((r.frames, r.rows.keys().cloned().collect::<Vec<_>>()), (1, vec![Key::Message(2)]));
+        assert_eq!(replayed(&path), (1, vec![Key::Message(2)]));
     }
 
     #[test]
     fn a_log_that_could_not_be_preallocated_gives_its_blocks_back_at_a_reset() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = path_of(&dir.path().join("s.redb"));
-        let mut wal = Wal::open(&path, None).unwrap();
-        wal.allocated = 0;
-        wal.file.set_len(0).unwrap();
+        let (_dir, path, mut wal) = new_log_allocated(0);
         wal.append(&change(Key::Message(1), Some(&[1; 10_000]))).unwrap();
         wal.reset().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), HEADER as u64);
@@ -323,19 +330,14 @@ mod tests {
 
     #[test]
     fn a_preallocated_log_keeps_the_blocks_it_grew_into() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = path_of(&dir.path().join("s.redb"));
-        let mut wal = Wal::open(&path, None).unwrap();
-        wal.allocated = 4096; // as if 4 KiB had been zero-filled
-        wal.file.set_len(4096).unwrap();
+        let (_dir, path, mut wal) = new_log_allocated(4096);
         wal.append(&change(Key::Message(1), Some(&[1; 10_000]))).unwrap();
         let grown = wal.len();
         wal.reset().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), grown, "the file keeps its blocks");
         assert_eq!(replay(&path).unwrap().frames, 0, "and they hold no frame of the new generation");
         wal.append(&change(Key::Message(2), Some(b"b"))).unwrap();
-        let r = replay(&path).unwrap();
-        assert_eq!((r.frames, r.rows.keys().cloned().collect::<Vec<_>>()), (1, vec![Key::Message(2)]));
+        assert_eq!(replayed(&path), (1, vec![Key::Message(2)]));
     }
 
     #[test]
